@@ -1,0 +1,31 @@
+//! A TCP echo server as a WASI 0.2 component, on a scheduler of its own.
+//!
+//! Every chunk a client sends comes back prefixed with `GOT:`, on port 25000
+//! unless configured otherwise. The crate reads in layers, each knowing only
+//! the one below it:
+//!
+//! - [`runtime`]: tasks, wakers, and the reactor that parks tasks on
+//!   `wasi:io/poll` pollables and wakes them after one `poll` over all of them.
+//!   It knows pollables, not sockets.
+//! - [`net`]: `wasi:sockets` TCP wrapped as a listener and a stream whose
+//!   operations await readiness instead of blocking.
+//! - [`echo`]: the protocol, written against a three-method
+//!   [`Connection`](echo::Connection) trait. It knows neither sockets nor
+//!   pollables, so it is tested natively.
+//! - [`server`]: the accept loop, one task per connection, and the log lines.
+//! - [`config`]: arguments and environment variables.
+//!
+//! The component exports `wasi:cli/run` from the shared `wit/world.wit`, so it
+//! runs under this project's host and under a stock `wasmtime run`.
+
+pub mod config;
+pub mod defaults;
+pub mod echo;
+pub mod net;
+pub mod runtime;
+pub mod server;
+
+// The `wasi:cli/run` export. Left out of test builds, which are commands
+// with a `main` of their own, and of native builds, which cannot export it.
+#[cfg(all(target_arch = "wasm32", not(test)))]
+mod component;

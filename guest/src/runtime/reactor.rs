@@ -1,0 +1,258 @@
+//! The reactor: tasks parked on pollables and timers, and the single `poll`
+//! call that wakes them.
+//!
+//! A task parks by awaiting [`readiness`] of a pollable (or a
+//! [`Sleep`](super::time::Sleep)); the wait lives in a slot of the reactor
+//! until the pollable is ready, then the task's waker is called and the slot
+//! marked fired. The waiting future frees its slot when it sees that, or when
+//! it is dropped, so a slot is never reused under a live future.
+//!
+//! Costs: parking and waking are O(1); each `poll` passes every parked
+//! pollable (Wasmtime's `poll` is O(n) in the list), but only one pollable
+//! for all timers, that of the nearest deadline.
+
+use super::RUNTIME;
+use super::slab::Slab;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use wasip2::clocks::monotonic_clock;
+use wasip2::io::poll::{Pollable, poll};
+
+/// Parked waits, and what the next `poll` call needs.
+#[derive(Default)]
+pub(crate) struct Reactor {
+    waits: Slab<Wait>,
+    /// The pollables of parked waits, densely, as `poll` takes them; each
+    /// with the key of its wait.
+    parked: Vec<(Rc<Pollable>, usize)>,
+    /// Timer waits by deadline (nanoseconds on the monotonic clock), then key.
+    timers: BTreeSet<(u64, usize)>,
+    /// A pollable for the nearest deadline, kept while it stays the nearest.
+    timer: Option<(u64, Pollable)>,
+    /// A pollable that is always ready, added when `poll` must not block.
+    ready_now: Option<Pollable>,
+}
+
+enum Wait {
+    /// Parked on `parked[index]`.
+    Pollable { index: usize, waker: Waker },
+    /// Parked until the monotonic clock reaches `deadline`.
+    Timer { deadline: u64, waker: Waker },
+    /// Ready; the waiting future has not looked yet.
+    Fired,
+}
+
+impl Reactor {
+    fn park_pollable(&mut self, pollable: Rc<Pollable>, waker: Waker) -> usize {
+        let key = self.waits.insert(Wait::Pollable { index: self.parked.len(), waker });
+        self.parked.push((pollable, key));
+        key
+    }
+
+    fn park_timer(&mut self, deadline: u64, waker: Waker) -> usize {
+        let key = self.waits.insert(Wait::Timer { deadline, waker });
+        self.timers.insert((deadline, key));
+        key
+    }
+
+    /// Whether the wait `key` has fired, freeing its slot if so; otherwise
+    /// remembers `waker` as the one to call.
+    fn check(&mut self, key: usize, waker: &Waker) -> bool {
+        match self.waits.get_mut(key) {
+            Some(Wait::Pollable { waker: parked, .. } | Wait::Timer { waker: parked, .. }) => {
+                if !parked.will_wake(waker) {
+                    parked.clone_from(waker);
+                }
+                false
+            }
+            // Fired, or gone because the runtime was cleared.
+            Some(Wait::Fired) | None => {
+                self.waits.remove(key);
+                true
+            }
+        }
+    }
+
+    /// Forgets the wait `key`, fired or not.
+    fn cancel(&mut self, key: usize) {
+        match self.waits.remove(key) {
+            Some(Wait::Pollable { index, .. }) => {
+                self.unpark(index);
+            }
+            Some(Wait::Timer { deadline, .. }) => {
+                self.timers.remove(&(deadline, key));
+            }
+            Some(Wait::Fired) | None => {}
+        }
+    }
+
+    /// Removes `parked[index]`, moving the last entry into its place.
+    fn unpark(&mut self, index: usize) -> usize {
+        let (_, key) = self.parked.swap_remove(index);
+        if let Some((_, moved)) = self.parked.get(index)
+            && let Some(Wait::Pollable { index: moved_index, .. }) = self.waits.get_mut(*moved)
+        {
+            *moved_index = index;
+        }
+        key
+    }
+
+    fn fire(&mut self, key: usize) {
+        if let Some(wait) = self.waits.get_mut(key)
+            && let Wait::Pollable { waker, .. } | Wait::Timer { waker, .. } =
+                std::mem::replace(wait, Wait::Fired)
+        {
+            // Waking only queues the task in the executor; it does not call
+            // back into the reactor.
+            waker.wake();
+        }
+    }
+
+    /// One `poll` over every parked pollable: wakes the tasks whose
+    /// pollables are ready or whose deadlines have passed.
+    ///
+    /// Blocks until at least one is ready if `block`; otherwise returns at
+    /// once. Returns `false`, without calling `poll`, when nothing is parked.
+    pub(crate) fn wait(&mut self, block: bool) -> bool {
+        if self.parked.is_empty() && self.timers.is_empty() {
+            // `poll` traps on an empty list, and there is nothing to wait for.
+            return false;
+        }
+        if let Some(&(deadline, _)) = self.timers.first()
+            && self.timer.as_ref().is_none_or(|(subscribed, _)| *subscribed != deadline)
+        {
+            self.timer = Some((deadline, monotonic_clock::subscribe_instant(deadline)));
+        }
+        if !block && self.ready_now.is_none() {
+            // A deadline that has passed stays ready forever.
+            self.ready_now = Some(monotonic_clock::subscribe_duration(0));
+        }
+
+        let mut list: Vec<&Pollable> = Vec::with_capacity(self.parked.len() + 2);
+        list.extend(self.parked.iter().map(|(pollable, _)| &**pollable));
+        let timer_index = list.len();
+        if !self.timers.is_empty()
+            && let Some((_, pollable)) = &self.timer
+        {
+            list.push(pollable);
+        }
+        if !block && let Some(pollable) = &self.ready_now {
+            list.push(pollable);
+        }
+        let mut ready = poll(&list);
+        drop(list);
+
+        // Highest index first: `unpark` moves the last entry into the freed
+        // place, and every entry above the current index is already handled.
+        ready.sort_unstable_by(|a, b| b.cmp(a));
+        let mut timer_ready = false;
+        for index in ready {
+            let index = index as usize;
+            if index < self.parked.len() {
+                let key = self.unpark(index);
+                self.fire(key);
+            } else if index == timer_index {
+                timer_ready = true;
+            }
+        }
+        // Timers are only looked at when the nearest one's pollable is ready:
+        // every other deadline is later.
+        if timer_ready {
+            let now = monotonic_clock::now();
+            while let Some(&(deadline, key)) = self.timers.first()
+                && deadline <= now
+            {
+                self.timers.pop_first();
+                self.fire(key);
+            }
+        }
+        true
+    }
+
+    /// Forgets every wait.
+    pub(crate) fn clear(&mut self) {
+        self.waits = Slab::default();
+        self.parked.clear();
+        self.timers.clear();
+        self.timer = None;
+    }
+}
+
+/// A task's place in the reactor, if it has one; leaving it cancels the wait.
+#[derive(Default)]
+pub(crate) struct Registration {
+    key: Option<usize>,
+}
+
+impl Registration {
+    /// Ready once the wait that `park` registers has fired.
+    ///
+    /// The first call parks; later calls check, and keep the waker current.
+    pub(crate) fn poll(
+        &mut self,
+        cx: &Context<'_>,
+        park: impl FnOnce(&mut Reactor, Waker) -> usize,
+    ) -> Poll<()> {
+        RUNTIME.with(|rt| {
+            let mut reactor = rt.reactor.borrow_mut();
+            match self.key {
+                None => {
+                    self.key = Some(park(&mut reactor, cx.waker().clone()));
+                    Poll::Pending
+                }
+                Some(key) if reactor.check(key, cx.waker()) => {
+                    self.key = None;
+                    Poll::Ready(())
+                }
+                Some(_) => Poll::Pending,
+            }
+        })
+    }
+
+    /// Parks a timer wait for `deadline`.
+    pub(crate) fn park_timer(deadline: u64) -> impl FnOnce(&mut Reactor, Waker) -> usize {
+        move |reactor, waker| reactor.park_timer(deadline, waker)
+    }
+
+    /// Cancels the wait, if any, so that the next poll parks afresh.
+    pub(crate) fn cancel(&mut self) {
+        if let Some(key) = self.key.take() {
+            // `try_with`: nothing to cancel once the runtime itself is gone.
+            let _ = RUNTIME.try_with(|rt| rt.reactor.borrow_mut().cancel(key));
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Waits until `pollable` is ready: the one way a task parks on I/O.
+///
+/// The pollable is shared (`Rc`) so that the reactor can hand it to `poll`
+/// while the task sleeps; its owner keeps it for as long as the stream or
+/// socket it watches, and subscribes only once.
+pub fn readiness(pollable: &Rc<Pollable>) -> Readiness<'_> {
+    Readiness { pollable, registration: Registration::default() }
+}
+
+/// The future returned by [`readiness`].
+pub struct Readiness<'a> {
+    pollable: &'a Rc<Pollable>,
+    registration: Registration,
+}
+
+impl Future for Readiness<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let pollable = this.pollable;
+        this.registration.poll(cx, |reactor, waker| reactor.park_pollable(pollable.clone(), waker))
+    }
+}

@@ -1,0 +1,218 @@
+//! The scheduler under a real Wasmtime: these run as a `wasm32-wasip2`
+//! command (`cargo test --target wasm32-wasip2`, with `wasmtime run` as the
+//! runner), against real clock pollables.
+
+use super::time::{Instant, sleep, timeout};
+use super::{block_on, readiness, spawn, yield_now};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use wasip2::clocks::monotonic_clock::subscribe_duration;
+
+/// Spawned tasks run, and their handles return their outputs.
+#[test]
+fn spawned_tasks_return_their_output() {
+    let total = block_on(async {
+        let handles: Vec<_> = (0..10u64).map(|i| spawn(async move { i * i })).collect();
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await;
+        }
+        total
+    });
+    assert_eq!(total, 285);
+}
+
+/// Ten thousand tasks, each yielding a few times, all finish.
+#[test]
+fn many_tasks_all_finish() {
+    let finished = Rc::new(Cell::new(0));
+    block_on({
+        let finished = finished.clone();
+        async move {
+            let handles: Vec<_> = (0..10_000)
+                .map(|_| {
+                    let finished = finished.clone();
+                    spawn(async move {
+                        for _ in 0..3 {
+                            yield_now().await;
+                        }
+                        finished.set(finished.get() + 1);
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await;
+            }
+        }
+    });
+    assert_eq!(finished.get(), 10_000);
+}
+
+/// Tasks left running when the main future finishes are dropped.
+#[test]
+fn leftover_tasks_are_dropped() {
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let dropped = Rc::new(Cell::new(false));
+    let flag = Flag(dropped.clone());
+    block_on(async move {
+        spawn(async move {
+            let _flag = flag;
+            sleep(Duration::from_secs(3600)).await;
+        });
+        yield_now().await;
+    });
+    assert!(dropped.get());
+}
+
+/// A task that never stops yielding cannot starve one waiting on a timer:
+/// every round ends with a look at the pollables.
+#[test]
+fn a_yielding_task_does_not_starve_timers() {
+    let rounds = block_on(async {
+        let woke = Rc::new(Cell::new(false));
+        let sleeper = {
+            let woke = woke.clone();
+            spawn(async move {
+                sleep(Duration::from_millis(20)).await;
+                woke.set(true);
+            })
+        };
+        let mut rounds = 0u64;
+        while !woke.get() {
+            rounds += 1;
+            assert!(rounds < 100_000_000, "the sleeper never woke");
+            yield_now().await;
+        }
+        sleeper.await;
+        rounds
+    });
+    assert!(rounds > 1);
+}
+
+/// Two tasks that both keep yielding take turns.
+#[test]
+fn yielding_tasks_take_turns() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let log = log.clone();
+        async move {
+            let tasks: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let log = log.clone();
+                    spawn(async move {
+                        for _ in 0..3 {
+                            log.borrow_mut().push(name);
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
+    });
+    assert_eq!(*log.borrow(), ["a", "b", "a", "b", "a", "b"]);
+}
+
+/// A sleep lasts at least its duration.
+#[test]
+fn sleep_lasts_at_least_its_duration() {
+    let start = Instant::now();
+    block_on(sleep(Duration::from_millis(30)));
+    assert!(start.elapsed() >= Duration::from_millis(30), "{:?}", start.elapsed());
+}
+
+/// Timers fire in deadline order, whatever order they were set in.
+#[test]
+fn timers_fire_in_deadline_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let order = order.clone();
+        async move {
+            let tasks: Vec<_> = [30u64, 10, 20, 0]
+                .into_iter()
+                .map(|ms| {
+                    let order = order.clone();
+                    spawn(async move {
+                        sleep(Duration::from_millis(ms)).await;
+                        order.borrow_mut().push(ms);
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
+    });
+    assert_eq!(*order.borrow(), [0, 10, 20, 30]);
+}
+
+/// A timeout gives up on a slow future and lets a fast one through.
+#[test]
+fn timeout_gives_up_only_on_slow_futures() {
+    block_on(async {
+        let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(3600))).await;
+        assert!(slow.is_err());
+        let fast = timeout(Duration::from_secs(3600), async { 7 }).await;
+        assert_eq!(fast, Ok(7));
+    });
+}
+
+/// A reset sleep fires at its new deadline, not the old one.
+#[test]
+fn a_reset_sleep_moves_its_deadline() {
+    let start = Instant::now();
+    block_on(async {
+        let mut nap = sleep(Duration::from_secs(3600));
+        let _ = timeout(Duration::from_millis(5), &mut nap).await;
+        nap.reset(Instant::now() + Duration::from_millis(10));
+        nap.await;
+    });
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(15) && took < Duration::from_secs(60), "{took:?}");
+}
+
+/// Many tasks parked on pollables at once, half of them given up on before
+/// they are ready: every one that stays parked is woken, exactly once.
+#[test]
+fn many_parked_pollables_wake_exactly_their_tasks() {
+    let woken = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let woken = woken.clone();
+        async move {
+            let tasks: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    let woken = woken.clone();
+                    spawn(async move {
+                        let ready = Rc::new(subscribe_duration(1_000_000 * (i % 20)));
+                        let patience =
+                            if i % 2 == 0 { Duration::from_secs(3600) } else { Duration::ZERO };
+                        if timeout(patience, readiness(&ready)).await.is_ok() {
+                            woken.borrow_mut().push(i);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
+    });
+    let woken = woken.borrow();
+    // Every even task waited and was woken; an odd one only if its pollable
+    // was ready before its zero timeout was looked at.
+    let even: Vec<u64> = woken.iter().copied().filter(|i| i % 2 == 0).collect();
+    assert_eq!(even.len(), 500);
+    let mut unique = woken.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), woken.len(), "a task was woken twice");
+}

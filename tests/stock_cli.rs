@@ -1,0 +1,36 @@
+//! The same guest under the stock `wasmtime run -S inherit-network`: the core
+//! of the echo suite, unchanged.
+
+mod support;
+
+use support::{Server, scenarios};
+
+/// The tutorial's session under the stock CLI.
+#[test]
+fn answers_the_tutorial_session() {
+    scenarios::nc_session(&Server::stock(&[]));
+}
+
+/// 200 clients at once under the stock CLI.
+#[test]
+fn serves_many_clients_at_once() {
+    scenarios::many_clients(&Server::stock(&[]), b"GOT:", 200, 3);
+}
+
+/// 16 MiB of binary data under the stock CLI.
+#[test]
+fn echoes_a_large_binary_payload() {
+    scenarios::binary_payload(&Server::stock(&[]), b"GOT:", 16 << 20);
+}
+
+/// Half-close under the stock CLI.
+#[test]
+fn half_close_delivers_everything_then_eof() {
+    scenarios::half_close(&Server::stock(&[]), b"GOT:");
+}
+
+/// Arguments reach the guest: an empty prefix under the stock CLI.
+#[test]
+fn empty_prefix_is_a_plain_echo() {
+    scenarios::binary_payload(&Server::stock(&["--prefix", ""]), b"", 1 << 20);
+}
