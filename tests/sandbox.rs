@@ -105,3 +105,30 @@ fn udp_and_name_lookup_are_not_linked() {
         assert!(!output.contains(attempt), "{name} reached its import:\n{output}");
     }
 }
+
+/// The echo guest told to listen elsewhere than granted: refused, and the
+/// host exits with the guest's explanation.
+#[test]
+fn a_refused_bind_ends_the_host_with_an_error() {
+    let other = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(ECHO_HOST);
+    command.args(["--listen", "127.0.0.1:0", "--", "--listen", &other]);
+    let (status, output) = run_to_exit(command);
+    assert!(!status.success());
+    assert!(output.contains(&format!("cannot listen on {other}: access-denied")), "{output}");
+    assert!(output.contains("denied a socket operation outside the grant"), "{output}");
+}
+
+/// A guest that traps ends the host with a non-zero status and says so.
+#[test]
+fn a_trap_ends_the_host_with_an_error() {
+    let mut command = Command::new(ECHO_HOST);
+    command.args(["--listen", "127.0.0.1:0", "--component"]).arg(hostile::component("hostile"));
+    command.args(["--", "panic"]);
+    let (status, output) = run_to_exit(command);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("panicking on purpose") && output.contains("the guest trapped"),
+        "{output}"
+    );
+}

