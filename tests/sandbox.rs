@@ -1,12 +1,15 @@
 //! The sandbox seen from outside: components that try what they were not
-//! granted are refused, and the host stays well.
+//! granted, or try to exhaust the host, are refused or stopped, and the host
+//! stays well. The components are in `tests/hostile`.
 
 mod support;
 
-use std::io::{ErrorKind, Read};
+use rustix::process::Signal;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 use support::server::{ECHO_HOST, run_to_exit};
 use support::{DEADLINE, Server, connect, hostile};
 
@@ -21,8 +24,10 @@ fn hostile_host(listen: &str, actions: &[&str]) -> Server {
 /// The host is well: its guest still answers on the granted address.
 fn assert_alive(server: &mut Server) {
     assert!(server.is_running(), "the host died:\n{}", server.log());
+    let mut client = connect(server.addr);
+    client.write_all(b"hello").unwrap();
     let mut greeting = String::new();
-    connect(server.addr).read_to_string(&mut greeting).unwrap();
+    client.read_to_string(&mut greeting).unwrap();
     assert_eq!(greeting, "alive\n");
 }
 
@@ -123,12 +128,143 @@ fn a_refused_bind_ends_the_host_with_an_error() {
 #[test]
 fn a_trap_ends_the_host_with_an_error() {
     let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0", "--component"]).arg(hostile::component("hostile"));
-    command.args(["--", "panic"]);
+    command.args(["--listen", "127.0.0.1:0", "--restart", "2", "--component"]);
+    command.arg(hostile::component("hostile")).args(["--", "panic"]);
     let (status, output) = run_to_exit(command);
     assert_eq!(status.code(), Some(1), "{output}");
     assert!(
-        output.contains("panicking on purpose") && output.contains("the guest trapped"),
+        output.contains("panicking on purpose") && output.contains("UnreachableCodeReached"),
         "{output}"
+    );
+    // Restarted twice, then given up on.
+    assert_eq!(output.matches("restarting the guest").count(), 2, "{output}");
+    assert!(output.contains("the guest trapped (restart policy: 2)"), "{output}");
+}
+
+/// Runs the hostile component's `action` under `echo-host` with `flags`, to
+/// its end, and returns its exit status and output.
+fn hostile_run(action: &str, flags: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(ECHO_HOST);
+    command.args(["--listen", "127.0.0.1:0", "--restart", "never"]).args(flags);
+    command.arg("--component").arg(hostile::component("hostile")).args(["--", action]);
+    run_to_exit(command)
+}
+
+/// Starts the hostile component's `action` under `echo-host` with `flags`,
+/// waiting until it says `ready_line`.
+fn hostile_start(action: &str, flags: &[&str], ready_line: &str) -> Server {
+    let mut command = Command::new(ECHO_HOST);
+    command.args(["--listen", "127.0.0.1:0"]).args(flags);
+    command.arg("--component").arg(hostile::component("hostile")).args(["--", action, "serve"]);
+    // `serve` never comes: `Server::start` waits for a listening line, so
+    // wait for the action's own line instead.
+    let mut server = Server::start_unannounced(command);
+    assert!(server.wait_for_line(ready_line, DEADLINE).is_some(), "{}", server.log());
+    assert!(server.is_running());
+    server
+}
+
+/// S5: `loop {}` is interrupted at the CPU limit, and said to be.
+#[test]
+fn s05_a_spinning_guest_is_interrupted() {
+    let start = Instant::now();
+    let (status, output) = hostile_run("spin", &["--cpu-limit", "500ms"]);
+    assert!(!status.success());
+    assert!(
+        output.contains("interrupted: the guest ran for 500ms without returning to the host"),
+        "{output}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+}
+
+/// S5, S6: while a guest spins, or polls without pause, the host still
+/// answers a signal within the grace period.
+#[test]
+fn s05_s06_the_host_stays_responsive() {
+    for action in ["spin", "poll-spin"] {
+        let mut server =
+            hostile_start(action, &["--cpu-limit", "60s", "--grace-period", "1s"], "ing");
+        thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        server.signal(Signal::TERM);
+        let status = server.wait_exit(DEADLINE).expect("the host did not exit");
+        assert!(status.success(), "{action}: {status:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{action}: exit took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+/// S7: a memory bomb fails at the cap; the host's own memory stays bounded.
+#[test]
+fn s07_memory_bomb_stops_at_the_cap() {
+    let (status, output) = hostile_run("alloc", &["--max-memory", "64"]);
+    assert!(!status.success());
+    assert!(
+        output.contains("memory allocation") && output.contains("the guest trapped"),
+        "{output}"
+    );
+}
+
+/// S8: unbounded recursion overflows the guest's stack, not the host's.
+#[test]
+fn s08_unbounded_recursion_traps() {
+    let (status, output) = hostile_run("recurse", &[]);
+    assert!(!status.success());
+    assert!(output.contains("StackOverflow") || output.contains("stack overflow"), "{output}");
+}
+
+/// S9: creating sockets or pollables without end stops at the table cap,
+/// long before the host runs out of descriptors.
+#[test]
+fn s09_resource_floods_stop_at_the_table_cap() {
+    for action in ["sockets", "pollables"] {
+        let (status, output) = hostile_run(action, &["--max-connections", "100"]);
+        assert!(!status.success(), "{action}");
+        assert!(output.contains("resource table has no free keys"), "{action}: {output}");
+    }
+}
+
+/// S10: writing past `check-write`, or handing over 64 MiB at once, traps
+/// without the host copying it.
+#[test]
+fn s10_oversized_writes_trap() {
+    let mut command = Command::new(ECHO_HOST);
+    command.args(["--listen", "127.0.0.1:0", "--restart", "never", "--component"]);
+    command.arg(hostile::component("hostile")).args(["--", "overwrite"]);
+    let mut server = Server::start(command);
+    let _client = connect(server.addr);
+    server.wait_exit(DEADLINE).expect("the host did not exit");
+    assert!(server.log().contains("not permitted to write"), "{}", server.log());
+    assert!(!server.log().contains("the host took it"), "{}", server.log());
+
+    let (status, output) = hostile_run("huge-write", &[]);
+    assert!(!status.success());
+    assert!(output.contains("fuel allocated for hostcalls has been exhausted"), "{output}");
+}
+
+/// S11: `poll` on an empty list traps, and the report says so.
+#[test]
+fn s11_empty_poll_traps_clearly() {
+    let (status, output) = hostile_run("empty-poll", &[]);
+    assert!(!status.success());
+    assert!(output.contains("empty poll list"), "{output}");
+}
+
+/// S12: a guest blocked in `poll` forever does not hold the host past the
+/// grace period.
+#[test]
+fn s12_blocked_guest_does_not_hold_shutdown() {
+    let mut server = hostile_start("block", &["--grace-period", "1s"], "blocking");
+    let start = Instant::now();
+    server.signal(Signal::TERM);
+    let status = server.wait_exit(DEADLINE).expect("the host did not exit");
+    assert!(status.success(), "{status:?}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "exit took {took:?}"
     );
 }

@@ -34,3 +34,15 @@ fn half_close_delivers_everything_then_eof() {
 fn empty_prefix_is_a_plain_echo() {
     scenarios::binary_payload(&Server::stock(&["--prefix", ""]), b"", 1 << 20);
 }
+
+/// A client that stops reading holds up no one else. Under the stock CLI its
+/// connection outlives the stall timeout (Wasmtime would block the whole
+/// guest on dropping it mid-write, so the guest waits, parked, for the write
+/// to end), but the probe and new clients are answered throughout.
+#[test]
+fn stalled_client_does_not_block_others() {
+    let server = Server::stock(&["--stall-timeout", "1s"]);
+    let (staller, flooding) = scenarios::stall_with_probe(&server, b"GOT:");
+    staller.shutdown(std::net::Shutdown::Both).unwrap();
+    flooding.join().unwrap();
+}

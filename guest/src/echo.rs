@@ -48,6 +48,8 @@ pub async fn serve(conn: &mut impl Connection, prefix: &[u8]) -> io::Result<()> 
         let mut reply = Vec::with_capacity(prefix.len() + chunk.len());
         reply.extend_from_slice(prefix);
         reply.extend_from_slice(&chunk);
+        // Only the reply is held while the client takes its time to read.
+        drop(chunk);
         write_all(conn, &reply).await?;
     }
     conn.finish().await
@@ -79,6 +81,9 @@ mod tests {
         written: Vec<u8>,
         finished: bool,
         fail_write_after: Option<usize>,
+        /// Fail the read after this many chunks have been read.
+        fail_read_after: Option<usize>,
+        reads: usize,
         stall: bool,
     }
 
@@ -109,6 +114,10 @@ mod tests {
             if self.not_yet() {
                 not_ready_yet().await;
             }
+            if self.fail_read_after == Some(self.reads) {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset while reading"));
+            }
+            self.reads += 1;
             let Some(mut chunk) = self.incoming.pop_front() else { return Ok(None) };
             if chunk.len() > max {
                 self.incoming.push_front(chunk.split_off(max));
@@ -223,26 +232,31 @@ mod tests {
         assert!(!conn.finished);
     }
 
-    /// For arbitrary chunkings of arbitrary data, the output is exactly the
-    /// chunks in order, each after the prefix.
+    /// For arbitrary data, chunkings, write sizes and failures: the output
+    /// is exactly the chunks read so far, in order, each after the prefix,
+    /// and a failure ends the connection without finishing it.
     #[test]
     fn arbitrary_chunking_round_trips() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..500 {
+        for _ in 0..2000 {
             let prefix: Vec<u8> = b"GOT:"[..rng.below(5)].to_vec();
             let chunks: Vec<Vec<u8>> = (0..rng.below(20))
                 .map(|_| (0..1 + rng.below(300)).map(|_| rng.next() as u8).collect())
                 .collect();
+            let fail_read_after = (rng.below(4) == 0).then(|| rng.below(chunks.len() + 1));
             let mut conn = Scripted {
                 incoming: chunks.iter().cloned().collect(),
                 write_sizes: (0..100).map(|_| 1 + rng.below(64)).collect(),
+                fail_read_after,
                 ..Default::default()
             };
-            block_on(serve(&mut conn, &prefix)).unwrap();
+            let result = block_on(serve(&mut conn, &prefix));
+            let echoed = fail_read_after.unwrap_or(chunks.len());
             let expected: Vec<u8> =
-                chunks.iter().flat_map(|c| prefix.iter().chain(c).copied()).collect();
+                chunks[..echoed].iter().flat_map(|c| prefix.iter().chain(c).copied()).collect();
             assert_eq!(conn.written, expected);
-            assert!(conn.finished);
+            assert_eq!(result.is_ok(), fail_read_after.is_none());
+            assert_eq!(conn.finished, result.is_ok());
         }
     }
 }

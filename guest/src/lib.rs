@@ -12,8 +12,10 @@
 //! - [`echo`]: the protocol, written against a three-method
 //!   [`Connection`](echo::Connection) trait. It knows neither sockets nor
 //!   pollables, so it is tested natively.
-//! - [`server`]: the accept loop, one task per connection, and the log lines.
-//! - [`config`]: arguments and environment variables.
+//! - [`server`]: the accept loop, one task per connection, their limits
+//!   (connection cap, idle, stall and half-close timeouts), graceful
+//!   shutdown, and the log lines; [`shutdown`] says when to shut down.
+//! - [`config`] and [`settings`]: arguments, environment variables, defaults.
 //!
 //! The component exports `wasi:cli/run` from the shared `wit/world.wit`, so it
 //! runs under this project's host and under a stock `wasmtime run`.
@@ -23,11 +25,12 @@
 #![allow(rustdoc::private_intra_doc_links, reason = "documented with private items")]
 
 pub mod config;
-pub mod defaults;
 pub mod echo;
 pub mod net;
 pub mod runtime;
 pub mod server;
+pub mod settings;
+pub mod shutdown;
 
 // The `wasi:cli/run` export. Left out of test builds, which are commands
 // with a `main` of their own, and of native builds, which cannot export it.

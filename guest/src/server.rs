@@ -1,67 +1,193 @@
-//! The accept loop: one task per connection, and the log lines.
+//! The accept loop: one task per connection, the limits that keep one client
+//! from hurting the others, graceful shutdown, and the log lines.
 //!
-//! What a connection does with its bytes is [`echo`]'s business; here a
-//! connection is started, its errors are logged with its peer, and nothing a
-//! client does can stop the loop.
+//! What a connection does with its bytes is [`echo`]'s business. Here a
+//! connection is started, bounded in time ([`Guarded`]), its errors are
+//! logged with its peer, and nothing a client does can stop the loop.
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::echo::{self, Connection};
-use crate::net::error::is_resource_exhaustion;
+use crate::net::error::is_client_gone;
 use crate::net::{TcpListener, TcpStream};
-use crate::runtime::{self, time};
+use crate::runtime::time::{self, Instant, timeout};
+use crate::runtime::{self, Either, Permit, Semaphore, Signal, race};
+use crate::shutdown;
 use std::io;
-use std::rc::Rc;
 use std::time::Duration;
 
-/// How long the accept loop pauses when the process is out of descriptors or
-/// memory. Retrying at once would spin on a listener that stays ready;
-/// 100 ms lets connections close meanwhile, as nginx does.
+/// How long the accept loop pauses after a failed accept (the process out of
+/// descriptors or memory). Retrying at once would spin on a listener that
+/// stays ready; 100 ms lets connections close meanwhile, as nginx does.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `config` until a fatal error: one that says the listener itself is
-/// unusable.
+/// What every connection shares.
+struct Shared {
+    prefix: Vec<u8>,
+    limits: Limits,
+    /// Set when the service is to shut down gracefully.
+    shutdown: Signal,
+    /// See [`TcpStream::close`].
+    host_abandons_writes: bool,
+}
+
+/// Serves `config` until shut down, or until an error that makes the
+/// listener itself unusable.
 pub async fn run(config: Config) -> io::Result<()> {
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
     println!("listening on {}", listener.local_addr());
-    let prefix: Rc<[u8]> = config.prefix.into();
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                runtime::spawn(connection(stream, prefix.clone()));
+
+    let shared = std::rc::Rc::new(Shared {
+        prefix: config.prefix,
+        limits: config.limits,
+        shutdown: Signal::default(),
+        host_abandons_writes: config.host_abandons_writes,
+    });
+    if config.shutdown_on_eof {
+        runtime::spawn(shutdown::on_stdin_eof(shared.shutdown.clone()));
+    }
+    let slots = Semaphore::new(shared.limits.max_connections);
+    // Accepts failed in a row, logged when the streak starts and ends.
+    let mut failures = 0u64;
+    while let Some(permit) = next_slot(&slots, &shared).await {
+        match race(listener.accept(), shared.shutdown.wait()).await {
+            Either::Left(Ok(stream)) => {
+                if failures > 0 {
+                    eprintln!("accept: working again after {failures} failed attempts");
+                    failures = 0;
+                }
+                runtime::spawn(connection(stream, shared.clone(), permit));
             }
-            Err(e) if is_resource_exhaustion(&e) => {
-                eprintln!("accept: {e}; pausing {} ms", ACCEPT_BACKOFF.as_millis());
-                time::sleep(ACCEPT_BACKOFF).await;
+            // A client that left before it was accepted: its business alone.
+            Either::Left(Err(e)) if is_client_gone(&e) => {}
+            Either::Left(Err(e)) => {
+                if failures == 0 {
+                    eprintln!(
+                        "accept: {e}; backing off, one attempt every {} ms, until it works",
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                }
+                failures += 1;
+                race(time::sleep(ACCEPT_BACKOFF), shared.shutdown.wait()).await;
             }
-            // A client that vanished between connecting and being accepted,
-            // and the like: its problem, not the listener's.
-            Err(e) => eprintln!("accept: {e}"),
+            Either::Right(()) => break,
         }
+    }
+
+    // Closing the listener refuses newcomers; open connections stop reading,
+    // deliver what they owe, and close.
+    drop(listener);
+    println!("shutting down: {} connections to finish", slots.in_use());
+    slots.until_idle().await;
+    println!("shut down");
+    Ok(())
+}
+
+/// A permit for one more connection, waiting while the cap is reached; `None`
+/// once shutdown begins.
+///
+/// While waiting, the listener is not polled: new clients queue in the
+/// kernel's backlog, and the open connections carry on undisturbed.
+async fn next_slot(slots: &Semaphore, shared: &Shared) -> Option<Permit> {
+    if shared.shutdown.is_set() {
+        return None;
+    }
+    if let Some(permit) = slots.try_acquire() {
+        return Some(permit);
+    }
+    eprintln!(
+        "connection cap ({}) reached: not accepting until a connection closes",
+        shared.limits.max_connections
+    );
+    match race(slots.acquire(), shared.shutdown.wait()).await {
+        Either::Left(permit) => Some(permit),
+        Either::Right(()) => None,
     }
 }
 
-async fn connection(mut stream: TcpStream, prefix: Rc<[u8]>) {
+async fn connection(stream: TcpStream, shared: std::rc::Rc<Shared>, permit: Permit) {
     let peer = stream.peer_addr();
     println!("Connection from {peer}");
-    if let Err(e) = echo::serve(&mut stream, &prefix).await {
+    let mut conn = Guarded { stream, shared: &shared, finish_by: None };
+    if let Err(e) = echo::serve(&mut conn, &shared.prefix).await {
         eprintln!("connection {peer}: {e}");
     }
-    drop(stream);
+    // The slot is held until the connection is really closed, so that
+    // connections lingering on a stalled write still count against the cap.
+    conn.stream.close(shared.host_abandons_writes).await;
+    drop(permit);
     println!("Connection closed");
 }
 
-impl Connection for TcpStream {
+/// A connection as the echo protocol sees it: the stream, with the limits
+/// and the shutdown signal applied.
+struct Guarded<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    /// Once the client has finished sending: when the last replies are due.
+    finish_by: Option<Instant>,
+}
+
+impl Guarded<'_> {
+    /// How long the next write may wait for the client to read.
+    fn write_limit(&self) -> Duration {
+        let stall = self.shared.limits.stall_timeout;
+        match self.finish_by {
+            Some(deadline) => stall.min(deadline.duration_since(Instant::now())),
+            None => stall,
+        }
+    }
+
+    fn write_timed_out(&self, limit: Duration) -> io::Error {
+        let reason = if limit < self.shared.limits.stall_timeout {
+            format!(
+                "replies not delivered within {:?} of the client's end of stream",
+                self.shared.limits.half_close_timeout
+            )
+        } else {
+            format!("no progress writing for {limit:?}: the client is not reading")
+        };
+        io::Error::new(io::ErrorKind::TimedOut, reason)
+    }
+}
+
+impl Connection for Guarded<'_> {
     async fn read(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
-        TcpStream::read(self, max).await
+        // On shutdown a connection stops reading and delivers what it owes:
+        // to the protocol, that looks like the client's end of stream.
+        if self.shared.shutdown.is_set() {
+            return Ok(None);
+        }
+        let idle = self.shared.limits.idle_timeout;
+        let chunk =
+            match race(timeout(idle, self.stream.read(max)), self.shared.shutdown.wait()).await {
+                Either::Left(Ok(read)) => read?,
+                Either::Left(Err(_)) => {
+                    let reason = format!("idle for {idle:?}");
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, reason));
+                }
+                Either::Right(()) => None,
+            };
+        if chunk.is_none() {
+            self.finish_by = Some(Instant::now() + self.shared.limits.half_close_timeout);
+        }
+        Ok(chunk)
     }
 
     async fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        TcpStream::write(self, data).await
+        let limit = self.write_limit();
+        match timeout(limit, self.stream.write(data)).await {
+            Ok(written) => written,
+            Err(_) => Err(self.write_timed_out(limit)),
+        }
     }
 
     async fn finish(&mut self) -> io::Result<()> {
-        self.shutdown_write().await
+        let limit = self.write_limit();
+        match timeout(limit, self.stream.shutdown_write()).await {
+            Ok(done) => done,
+            Err(_) => Err(self.write_timed_out(limit)),
+        }
     }
 }

@@ -8,9 +8,11 @@ use wasmtime::{Config, Engine};
 /// The echo component, built from `guest/` by `build.rs`.
 pub const ECHO_GUEST: &[u8] = include_bytes!(env!("ECHO_GUEST_WASM"));
 
-/// The engine that compiles and runs guests.
+/// The engine that compiles and runs guests, with epoch interruption for
+/// the [`watchdog`](crate::watchdog).
 pub fn engine() -> wasmtime::Result<Engine> {
-    let config = Config::new();
+    let mut config = Config::new();
+    config.epoch_interruption(true);
     Engine::new(&config).context("configure Wasmtime")
 }
 

@@ -9,44 +9,79 @@
 //!   accept from anyone; no outbound connections;
 //! - the arguments the host chose, and no environment variables;
 //! - the host's stdout and stderr, so that the guest's log reaches the user;
-//! - no stdin, no preopened directories.
+//! - for stdin, a pipe that stays empty and is closed to ask for a graceful
+//!   shutdown;
+//! - no preopened directories;
+//! - bounded memory, resource handles, bytes per host call ([`Limits`]) and
+//!   time between host calls ([`watchdog`]).
 
 use crate::config::Config;
+use crate::limits::{HOSTCALL_FUEL, Limits};
+use crate::watchdog::{self, Watchdog};
 use std::net::SocketAddr;
-use wasmtime::Engine;
-use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use std::sync::{Arc, Mutex};
+use tokio::io::DuplexStream;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime_wasi::cli::{AsyncStdinStream, WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::p2::DynOutputStream;
 use wasmtime_wasi::p2::bindings::{cli, clocks, io, sockets};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// The store's data: the guest's WASI context and its resource table.
+/// The store's data: the guest's WASI context and resource table, and what
+/// limits it.
 pub struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: StoreLimits,
+    /// See [`watchdog`].
+    pub watchdog: Watchdog,
 }
 
 impl Sandbox {
-    /// A sandbox granting what `config` asks for, and nothing else.
-    pub fn new(config: &Config) -> Sandbox {
-        let grant = NetworkGrant { listen: config.listen };
+    /// A store for one run of a guest, granting what `config` asks for and
+    /// nothing else. `stdin` is the guest's end of the shutdown pipe: when
+    /// the host drops the other end, the guest reads end of file.
+    pub fn store(
+        engine: &Engine,
+        config: &Config,
+        grant: &NetworkGrant,
+        stdin: DuplexStream,
+    ) -> Store<Sandbox> {
+        let limits = Limits::new(config.max_connections, config.max_memory);
+        let grant = grant.clone();
         let wasi = WasiCtxBuilder::new()
             .args(&config.guest_argv())
+            .stdin(AsyncStdinStream::new(stdin))
             .inherit_stdout()
             .inherit_stderr()
             .allow_tcp(true)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(move |addr, usage| {
-                let allowed = grant.allows(addr, usage);
+                let allowed = grant.check(addr, usage);
                 if !allowed {
                     tracing::warn!(%addr, ?usage, "denied a socket operation outside the grant");
                 }
                 Box::pin(async move { allowed })
             })
             .build();
-        Sandbox { wasi, table: ResourceTable::new() }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.table);
+        let sandbox = Sandbox {
+            wasi,
+            table,
+            limits: limits.store_limits(),
+            watchdog: Watchdog::new(config.cpu_limit.0),
+        };
+        let mut store = Store::new(engine, sandbox);
+        store.limiter(|sandbox| &mut sandbox.limits);
+        store.set_max_component_handles(limits.table);
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
+        watchdog::install(&mut store);
+        store
     }
 }
 
@@ -82,6 +117,26 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     sockets::instance_network::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
     sockets::tcp::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
     sockets::tcp_create_socket::add_to_linker::<Sandbox, WasiSockets>(l, Sandbox::sockets)?;
+
+    // Wasmtime's destructor for an output stream first waits for any write
+    // still in flight. On a TCP stream whose client has stopped reading that
+    // wait never ends, and since it happens inside a host call, every task of
+    // the guest waits with it. This one drops the stream at once: the pending
+    // bytes are abandoned (the guest only drops a stream it has flushed, or
+    // one it is giving up on), and the guest is told so with
+    // `--host-abandons-writes`.
+    linker.allow_shadowing(true);
+    linker.instance("wasi:io/streams@0.2.12")?.resource(
+        "output-stream",
+        ResourceType::host::<DynOutputStream>(),
+        |mut store, rep| {
+            let stream =
+                store.data_mut().table.delete(Resource::<DynOutputStream>::new_own(rep))?;
+            drop(stream);
+            Ok(())
+        },
+    )?;
+    linker.allow_shadowing(false);
     Ok(linker)
 }
 
@@ -93,20 +148,45 @@ impl HasData for Table {
 }
 
 /// The network a guest may use: one listening address.
-#[derive(Debug, Clone, Copy)]
+///
+/// Clones share what was bound: with port 0, the port the system picked is
+/// remembered, so that a restarted guest listens on the same one.
+#[derive(Debug, Clone)]
 pub struct NetworkGrant {
     /// The address granted; port 0 grants whichever port the system picks.
     pub listen: SocketAddr,
+    bound: Arc<Mutex<Option<SocketAddr>>>,
 }
 
 impl NetworkGrant {
+    /// A grant to listen on `listen`.
+    pub fn new(listen: SocketAddr) -> NetworkGrant {
+        NetworkGrant { listen, bound: Arc::default() }
+    }
+
+    /// The address a guest last listened on under this grant.
+    pub fn bound(&self) -> Option<SocketAddr> {
+        *self.bound.lock().unwrap()
+    }
+
+    /// [`NetworkGrant::allows`], remembering a listening address allowed.
+    fn check(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
+        let allowed = self.allows(addr, usage);
+        if allowed && matches!(usage, SocketAddrUse::TcpListen) {
+            *self.bound.lock().unwrap() = Some(addr);
+        }
+        allowed
+    }
+
     /// Whether the guest may use `addr` for `usage`.
     pub fn allows(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
         let same_ip = addr.ip() == self.listen.ip();
         match usage {
             // Binding must name the granted address exactly: with port 0,
-            // port 0, so that the system picks.
-            SocketAddrUse::TcpBind => same_ip && addr.port() == self.listen.port(),
+            // port 0, so that the system picks, or the port it picked before.
+            SocketAddrUse::TcpBind => {
+                same_ip && (addr.port() == self.listen.port() || Some(addr) == self.bound())
+            }
             // Listening sees the address actually bound.
             SocketAddrUse::TcpListen => {
                 same_ip && (self.listen.port() == 0 || addr.port() == self.listen.port())
@@ -126,7 +206,7 @@ mod tests {
     use super::*;
 
     fn grant(listen: &str) -> NetworkGrant {
-        NetworkGrant { listen: listen.parse().unwrap() }
+        NetworkGrant::new(listen.parse().unwrap())
     }
 
     fn allows(grant: &NetworkGrant, addr: &str, usage: SocketAddrUse) -> bool {

@@ -64,6 +64,25 @@ pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     received
 }
 
+/// `ci` in a normal run, `full` when `ECHO_TEST_SCALE=full`: the heavier
+/// tests run their full counts on demand (see the README).
+pub fn scale(ci: usize, full: usize) -> usize {
+    match std::env::var("ECHO_TEST_SCALE").as_deref() {
+        Ok("full") => full,
+        _ => ci,
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit, for tests that
+/// hold thousands of connections.
+pub fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+    setrlimit(Resource::Nofile, raised).unwrap();
+    limit.maximum.unwrap_or(u64::MAX)
+}
+
 /// A small deterministic generator, so that failures reproduce.
 pub struct Rng(u64);
 

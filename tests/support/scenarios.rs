@@ -64,19 +64,48 @@ pub fn many_clients(server: &Server, prefix: &[u8], clients: usize, rounds: usiz
 /// `len` random bytes written by one thread while another reads; the reply
 /// must echo them exactly once, in order.
 pub fn binary_payload(server: &Server, prefix: &[u8], len: usize) {
+    stream_payload(server, prefix, len, |_| 64 * 1024 + 7);
+}
+
+/// Like [`binary_payload`], with each write's size chosen by `piece(rng)`;
+/// returns the most the server's resident memory grew while it ran, in KiB.
+pub fn stream_payload(
+    server: &Server,
+    prefix: &[u8],
+    len: usize,
+    piece: impl Fn(&mut Rng) -> usize + Send + 'static,
+) -> u64 {
+    let rss_before = server.rss_kib();
     let payload = Arc::new(Rng::new(len as u64).payload(len));
     let mut client = connect(server.addr);
     let mut writer = client.try_clone().unwrap();
     let sent = payload.clone();
     let writing = thread::spawn(move || {
-        for piece in sent.chunks(64 * 1024 + 7) {
-            writer.write_all(piece).unwrap();
+        let mut rng = Rng::new(1);
+        let mut rest = &sent[..];
+        while !rest.is_empty() {
+            let n = piece(&mut rng).clamp(1, rest.len());
+            writer.write_all(&rest[..n]).unwrap();
+            rest = &rest[n..];
         }
         writer.shutdown(Shutdown::Write).unwrap();
     });
-    let received = read_to_end(&mut client);
+    let mut received = Vec::with_capacity(len + len / 8);
+    let mut buf = vec![0; 256 * 1024];
+    let mut peak = 0;
+    loop {
+        let n = std::io::Read::read(&mut client, &mut buf).expect("read replies");
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        if received.len() % (4 << 20) < n {
+            peak = peak.max(server.rss_kib().saturating_sub(rss_before));
+        }
+    }
     writing.join().unwrap();
     check_segments(&received, prefix, &payload).unwrap();
+    peak
 }
 
 /// Several messages, then the client shuts down its sending side: every
@@ -99,8 +128,9 @@ pub struct Backpressure {
 }
 
 /// A client writes `total` bytes without reading. The server must stop
-/// reading (so the writer stalls well short of `total`), and once the client
-/// reads, everything must arrive.
+/// reading (so the writer stalls well short of `total`), a probe connection
+/// must still be answered meanwhile, and once the client reads, everything
+/// must arrive.
 pub fn non_reading_client(server: &Server, prefix: &[u8], total: usize) -> Backpressure {
     let rss_before = server.rss_kib();
     let payload = Arc::new(Rng::new(7).payload(total));
@@ -130,6 +160,8 @@ pub fn non_reading_client(server: &Server, prefix: &[u8], total: usize) -> Backp
         thread::sleep(Duration::from_millis(20));
     };
     let rss_growth_kib = server.rss_kib().saturating_sub(rss_before);
+    let mut probe = connect(server.addr);
+    round_trip(&mut probe, prefix, b"probe while another client stalls\n");
 
     let received = read_to_end(&mut client);
     writing.join().unwrap();
@@ -174,4 +206,33 @@ pub fn is_closed(stream: &mut TcpStream) -> bool {
             Err(_) => return true,
         }
     }
+}
+
+/// A client floods without reading until the server's stall timeout fires,
+/// while a probe connection is answered before, during and after; then a new
+/// client is served. Returns the stalled client and its flooding thread,
+/// which ends once the server closes that connection.
+pub fn stall_with_probe(server: &Server, prefix: &[u8]) -> (TcpStream, thread::JoinHandle<()>) {
+    let mut probe = connect(server.addr);
+    round_trip(&mut probe, prefix, b"before\n");
+    let staller = connect(server.addr);
+    let mut writer = staller.try_clone().unwrap();
+    let flooding = thread::spawn(move || {
+        let chunk = vec![b's'; 64 * 1024];
+        while writer.write_all(&chunk).is_ok() {}
+    });
+    let give_up = Instant::now() + DEADLINE;
+    let mut rounds = 0;
+    while server.count_lines("the client is not reading") == 0 {
+        assert!(Instant::now() < give_up, "the stall timeout never fired:\n{}", server.log());
+        round_trip(&mut probe, prefix, format!("during {rounds}\n").as_bytes());
+        rounds += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    for round in 0..10 {
+        round_trip(&mut probe, prefix, format!("after {round}\n").as_bytes());
+    }
+    let mut fresh = connect(server.addr);
+    round_trip(&mut fresh, prefix, b"a new client\n");
+    (staller, flooding)
 }

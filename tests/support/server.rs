@@ -60,6 +60,12 @@ impl Server {
         server
     }
 
+    /// Starts `command` without waiting for it to listen anywhere.
+    pub fn start_unannounced(command: Command) -> Server {
+        let (child, output) = spawn(command);
+        Server { child, addr: "0.0.0.0:0".parse().unwrap(), output }
+    }
+
     /// Waits up to `timeout` for a line containing `needle`, and returns it.
     pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> Option<String> {
         self.wait_for_lines(needle, 1, timeout).map(|mut lines| lines.remove(0))
@@ -104,6 +110,41 @@ impl Server {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// How many descriptors the server has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).unwrap().count()
+    }
+
+    /// CPU time the server has used so far (user and system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // The kernel's USER_HZ is 100 on every Linux this runs on.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// Waits up to `timeout` for the server to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

@@ -36,8 +36,13 @@ pub(crate) fn from_stream(error: StreamError) -> Error {
     }
 }
 
-/// Errors that say something is exhausted for the whole process (descriptors,
-/// memory), not that one client misbehaved: the accept loop backs off.
-pub(crate) fn is_resource_exhaustion(error: &Error) -> bool {
-    matches!(error.kind(), ErrorKind::QuotaExceeded | ErrorKind::OutOfMemory)
+/// Accept errors that concern one client only, which left before it was
+/// accepted: the accept loop just goes on.
+///
+/// Every other accept error is taken as the process running short of
+/// something (descriptors, memory) and met with a pause. Wasmtime 48 reports
+/// an exhausted descriptor table (EMFILE) as `unknown` rather than
+/// `new-socket-limit`, so the loop cannot wait for that code alone.
+pub(crate) fn is_client_gone(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset)
 }

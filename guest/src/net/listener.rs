@@ -58,7 +58,17 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<TcpStream> {
         loop {
             match self.socket.accept() {
-                Ok((socket, input, output)) => return TcpStream::new(socket, input, output),
+                // A client that reset its connection while it waited in the
+                // backlog is still accepted, but has no peer address any
+                // more: it is gone, which says nothing about the listener.
+                Ok((socket, input, output)) => {
+                    return TcpStream::new(socket, input, output).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            format!("client gone: {e}"),
+                        )
+                    });
+                }
                 Err(ErrorCode::WouldBlock) => readiness(&self.ready).await,
                 Err(code) => return Err(from_code(code)),
             }

@@ -22,6 +22,11 @@ const MIN_READ: usize = 4 * 1024;
 const MAX_READ: usize = 64 * 1024;
 
 /// A TCP connection, accepted by a [`TcpListener`](super::TcpListener).
+///
+/// End it with [`TcpStream::close`] rather than by dropping it: in Wasmtime,
+/// dropping an output stream waits, inside the host and so for every task,
+/// until a write still in flight is done, which is never if the client has
+/// stopped reading.
 pub struct TcpStream {
     // Field order is drop order, and WASI requires children to be dropped
     // before their parents: each pollable before the stream it watches, both
@@ -123,5 +128,21 @@ impl TcpStream {
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
         self.flush().await?;
         self.socket.shutdown(ShutdownType::Send).map_err(from_code)
+    }
+
+    /// Closes the connection without blocking other tasks.
+    ///
+    /// The socket is shut down both ways first, which ends any wait for
+    /// writability; a write already handed to the host may still be in
+    /// flight, though. Unless `host_abandons_writes` (the host is known to
+    /// drop output streams without waiting, as `echo-host` does), this waits,
+    /// parked like any other task, until that write is done or has failed.
+    pub async fn close(self, host_abandons_writes: bool) {
+        let _ = self.socket.shutdown(ShutdownType::Both);
+        if !host_abandons_writes {
+            while let Ok(0) = self.output.check_write() {
+                readiness(&self.writable).await;
+            }
+        }
     }
 }

@@ -15,7 +15,10 @@
 //! beyond their [`Waker`](std::task::Waker)s.
 
 mod executor;
+mod race;
 mod reactor;
+mod semaphore;
+mod signal;
 mod slab;
 pub mod time;
 
@@ -28,7 +31,10 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 pub use executor::{JoinHandle, spawn, yield_now};
+pub use race::{Either, race};
 pub use reactor::{Readiness, readiness};
+pub use semaphore::{Permit, Semaphore};
+pub use signal::Signal;
 
 /// The one runtime of this component instance.
 ///

@@ -30,7 +30,10 @@ pub(crate) struct Reactor {
     parked: Vec<(Rc<Pollable>, usize)>,
     /// Timer waits by deadline (nanoseconds on the monotonic clock), then key.
     timers: BTreeSet<(u64, usize)>,
-    /// A pollable for the nearest deadline, kept while it stays the nearest.
+    /// A pollable for the nearest deadline when it was subscribed. Kept until
+    /// it is ready or an earlier deadline comes: when the nearest timer is
+    /// cancelled instead, it fires early once, which is cheaper than a new
+    /// subscription for every change.
     timer: Option<(u64, Pollable)>,
     /// A pollable that is always ready, added when `poll` must not block.
     ready_now: Option<Pollable>,
@@ -122,7 +125,7 @@ impl Reactor {
             return false;
         }
         if let Some(&(deadline, _)) = self.timers.first()
-            && self.timer.as_ref().is_none_or(|(subscribed, _)| *subscribed != deadline)
+            && self.timer.as_ref().is_none_or(|(subscribed, _)| deadline < *subscribed)
         {
             self.timer = Some((deadline, monotonic_clock::subscribe_instant(deadline)));
         }
@@ -133,12 +136,13 @@ impl Reactor {
 
         let mut list: Vec<&Pollable> = Vec::with_capacity(self.parked.len() + 2);
         list.extend(self.parked.iter().map(|(pollable, _)| &**pollable));
-        let timer_index = list.len();
-        if !self.timers.is_empty()
-            && let Some((_, pollable)) = &self.timer
-        {
-            list.push(pollable);
-        }
+        let timer_index = match &self.timer {
+            Some((_, pollable)) if !self.timers.is_empty() => {
+                list.push(pollable);
+                Some(list.len() - 1)
+            }
+            _ => None,
+        };
         if !block && let Some(pollable) = &self.ready_now {
             list.push(pollable);
         }
@@ -154,13 +158,15 @@ impl Reactor {
             if index < self.parked.len() {
                 let key = self.unpark(index);
                 self.fire(key);
-            } else if index == timer_index {
+            } else if Some(index) == timer_index {
                 timer_ready = true;
             }
         }
         // Timers are only looked at when the nearest one's pollable is ready:
         // every other deadline is later.
         if timer_ready {
+            // Ready for good now: the next wait needs a fresh one.
+            self.timer = None;
             let now = monotonic_clock::now();
             while let Some(&(deadline, key)) = self.timers.first()
                 && deadline <= now

@@ -42,6 +42,12 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    /// How many values it holds.
+    #[cfg(all(test, target_os = "wasi"))]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
     /// Empties the slab and returns everything it held.
     pub(crate) fn take_all(&mut self) -> Vec<T> {
         self.free.clear();

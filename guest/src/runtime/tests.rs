@@ -216,3 +216,83 @@ fn many_parked_pollables_wake_exactly_their_tasks() {
     unique.dedup();
     assert_eq!(unique.len(), woken.len(), "a task was woken twice");
 }
+
+/// A signal wakes every task waiting for it, and later waits finish at once.
+#[test]
+fn a_signal_wakes_every_waiter() {
+    use super::Signal;
+    let woken = block_on(async {
+        let signal = Signal::default();
+        let waiters: Vec<_> = (0..100)
+            .map(|_| {
+                let signal = signal.clone();
+                spawn(async move { signal.wait().await })
+            })
+            .collect();
+        yield_now().await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        signal.set();
+        for waiter in waiters {
+            waiter.await;
+        }
+        signal.wait().await;
+        signal.is_set()
+    });
+    assert!(woken);
+}
+
+/// Waits given up on (here by a timeout, as a connection's read is when the
+/// server shuts down) leave nothing behind in the signal.
+#[test]
+fn abandoned_signal_waits_are_forgotten() {
+    use super::Signal;
+    block_on(async {
+        let signal = Signal::default();
+        for _ in 0..1000 {
+            assert!(timeout(Duration::ZERO, signal.wait()).await.is_err());
+        }
+        assert_eq!(signal.waiting(), 0);
+    });
+}
+
+/// A semaphore never lets more than its capacity in, and a waiter gets in
+/// as soon as a permit is returned.
+#[test]
+fn a_semaphore_caps_holders() {
+    use super::Semaphore;
+    let most = block_on(async {
+        let slots = Semaphore::new(3);
+        let inside = Rc::new(Cell::new(0));
+        let most = Rc::new(Cell::new(0));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let (slots, inside, most) = (slots.clone(), inside.clone(), most.clone());
+                spawn(async move {
+                    let _permit = slots.acquire().await;
+                    inside.set(inside.get() + 1);
+                    most.set(most.get().max(inside.get()));
+                    sleep(Duration::from_millis(i % 3)).await;
+                    inside.set(inside.get() - 1);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        slots.until_idle().await;
+        assert_eq!(slots.in_use(), 0);
+        most.get()
+    });
+    assert_eq!(most, 3);
+}
+
+/// A race returns whichever future finishes first, the first on a tie.
+#[test]
+fn race_takes_the_first_to_finish() {
+    use super::{Either, race};
+    block_on(async {
+        let slow = sleep(Duration::from_secs(3600));
+        assert_eq!(race(slow, async { 2 }).await, Either::Right(2));
+        assert_eq!(race(async { 1 }, async { 2 }).await, Either::Left(1));
+    });
+}

@@ -85,14 +85,18 @@ impl Future for Sleep {
 
 /// Runs `future`, giving up with [`Elapsed`] if it takes longer than
 /// `duration`.
+///
+/// The clock starts when the future first has to wait: one that finishes at
+/// once, as most reads and writes do, costs no timer at all.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
     let mut future = pin!(future);
-    let mut sleep = sleep(duration);
+    let mut timer: Option<Sleep> = None;
     poll_fn(|cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed))
+        let timer = timer.get_or_insert_with(|| sleep(duration));
+        Pin::new(timer).poll(cx).map(|()| Err(Elapsed))
     })
     .await
 }

@@ -13,12 +13,9 @@ pub fn granted_address() -> Option<SocketAddr> {
     std::env::args().find_map(|arg| arg.strip_prefix("--listen=").and_then(|a| a.parse().ok()))
 }
 
-/// The arguments after those the host always passes.
+/// The arguments that are not the host's settings (which all start with `--`).
 pub fn actions() -> Vec<String> {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--listen=") && !a.starts_with("--prefix="))
-        .collect()
+    std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect()
 }
 
 pub fn family(addr: SocketAddr) -> IpAddressFamily {
@@ -39,6 +36,19 @@ pub fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
                 address: (s0, s1, s2, s3, s4, s5, s6, s7),
                 scope_id: 0,
             })
+        }
+    }
+}
+
+pub fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
+    match addr {
+        IpSocketAddress::Ipv4(a) => {
+            let (b0, b1, b2, b3) = a.address;
+            SocketAddr::from(([b0, b1, b2, b3], a.port))
+        }
+        IpSocketAddress::Ipv6(a) => {
+            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
+            SocketAddr::from(([s0, s1, s2, s3, s4, s5, s6, s7], a.port))
         }
     }
 }
