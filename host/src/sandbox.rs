@@ -25,8 +25,9 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceType
 use wasmtime::{Engine, Store, StoreLimits};
 use wasmtime_wasi::cli::{AsyncStdinStream, WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-use wasmtime_wasi::p2::DynOutputStream;
+use wasmtime_wasi::p2::bindings::io::poll;
 use wasmtime_wasi::p2::bindings::{cli, clocks, io, sockets};
+use wasmtime_wasi::p2::{DynOutputStream, DynPollable};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -134,6 +135,22 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
                 store.data_mut().table.delete(Resource::<DynOutputStream>::new_own(rep))?;
             drop(stream);
             Ok(())
+        },
+    )?;
+    // Wasmtime's `poll` reports what the event loop last saw. On this
+    // single-threaded runtime the event loop only runs when the guest waits,
+    // and a guest with work always at hand might never wait: connections
+    // whose data has arrived would look idle until it does. Yielding first
+    // lets the event loop take in what the kernel has (one non-blocking
+    // `epoll_wait`), shared by every task the `poll` call wakes.
+    linker.instance("wasi:io/poll@0.2.12")?.func_wrap_async(
+        "poll",
+        |mut store, (pollables,): (Vec<Resource<DynPollable>>,)| {
+            Box::new(async move {
+                tokio::task::yield_now().await;
+                let ready = poll::Host::poll(&mut store.data_mut().table, pollables).await?;
+                Ok((ready,))
+            })
         },
     )?;
     linker.allow_shadowing(false);
