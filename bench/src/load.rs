@@ -1,0 +1,153 @@
+//! The closed-loop load generator.
+//!
+//! Each connection sends a message of `size` bytes, all the same byte
+//! ([`FILL`]), waits until that many `FILL` bytes have come back, records the
+//! latency, and sends the next. Only `FILL` bytes are counted, so the count
+//! is right with or without a prefix and however the server chunks its
+//! replies. One thread drives every connection through mio, so that the
+//! client takes one core and the server the other.
+
+use crate::process::cpu_time;
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The byte every message is made of; not in the reply prefix `GOT:`.
+pub const FILL: u8 = b'x';
+
+/// What one closed-loop run measured.
+pub struct Run {
+    /// Requests completed in the measured window.
+    pub requests: u64,
+    /// The length of the measured window.
+    pub window: Duration,
+    /// Request latencies in the window, in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// CPU time the server used in the window.
+    pub server_cpu: Duration,
+}
+
+impl Run {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.window.as_secs_f64()
+    }
+
+    /// Server CPU microseconds per request.
+    pub fn cpu_per_request_us(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    /// `FILL` bytes still expected for the request in flight.
+    awaiting: usize,
+    sent_at: Instant,
+    /// Bytes of the current message not yet written.
+    unsent: usize,
+}
+
+/// Runs `connections` closed loops of `size`-byte messages against `addr`:
+/// `warmup`, then `measure` during which requests and the server's CPU time
+/// (process `server`) are counted.
+pub fn closed_loop(
+    addr: SocketAddr,
+    server: u32,
+    connections: usize,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> io::Result<Run> {
+    let mut poll = Poll::new()?;
+    let message = vec![FILL; size];
+    let mut clients = Vec::with_capacity(connections);
+    for i in 0..connections {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(stream);
+        poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        clients.push(Client { stream, awaiting: 0, sent_at: Instant::now(), unsent: 0 });
+    }
+    for client in &mut clients {
+        start_request(client, &message)?;
+    }
+
+    let mut latency = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
+    let mut buf = vec![0; 64 * 1024];
+    let mut events = Events::with_capacity(4096);
+    let started = Instant::now();
+    let window_start = started + warmup;
+    let window_end = window_start + measure;
+    let mut measuring = false;
+    let mut requests = 0;
+    let mut cpu_start = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= window_start {
+            measuring = true;
+            cpu_start = cpu_time(server);
+        }
+        if now >= window_end {
+            break;
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(10)))?;
+        for event in &events {
+            let client = &mut clients[event.token().0];
+            if client.unsent > 0 {
+                write_rest(client, &message)?;
+            }
+            loop {
+                match client.stream.read(&mut buf) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            ErrorKind::UnexpectedEof,
+                            "server closed a connection",
+                        ));
+                    }
+                    Ok(n) => {
+                        let echoed = buf[..n].iter().filter(|&&b| b == FILL).count();
+                        client.awaiting = client.awaiting.checked_sub(echoed).ok_or_else(|| {
+                            io::Error::new(ErrorKind::InvalidData, "more bytes echoed than sent")
+                        })?;
+                        if client.awaiting == 0 {
+                            let done = Instant::now();
+                            if measuring && done < window_end {
+                                requests += 1;
+                                let nanos = (done - client.sent_at).as_nanos() as u64;
+                                latency.saturating_record(nanos.max(1_000));
+                            }
+                            start_request(client, &message)?;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    let server_cpu = cpu_time(server).saturating_sub(cpu_start);
+    Ok(Run { requests, window: measure, latency, server_cpu })
+}
+
+fn start_request(client: &mut Client, message: &[u8]) -> io::Result<()> {
+    client.awaiting = message.len();
+    client.sent_at = Instant::now();
+    client.unsent = message.len();
+    write_rest(client, message)
+}
+
+fn write_rest(client: &mut Client, message: &[u8]) -> io::Result<()> {
+    while client.unsent > 0 {
+        let from = message.len() - client.unsent;
+        match client.stream.write(&message[from..]) {
+            Ok(n) => client.unsent -= n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! `echo-bench`: the echo server against a native server and the Python
+//! seed, on this machine, in one invocation.
+//!
+//! ```text
+//! cargo build --release                        # builds echo-host and the guest
+//! cargo run --release -p echo-bench -- --quick # a few seconds per cell
+//! cargo run --release -p echo-bench            # the full matrix
+//! ```
+//!
+//! Every server runs on 127.0.0.1 with a port the system picks, is driven by
+//! the same client, and is measured in interleaved repetitions. Results go to
+//! stdout and to `bench/results/` (markdown and SVG plots).
+
+mod load;
+mod native;
+mod process;
+mod report;
+mod scenarios;
+mod servers;
+
+use clap::{Parser, Subcommand};
+use report::{Cell, Results};
+use servers::{Kind, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Benchmark the echo server against native and the Python seed")]
+struct Args {
+    /// A short run (seconds per cell, fewer cells), as CI runs it.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report and plots.
+    #[arg(long, default_value_os_t = servers::workspace_root().join("bench/results"))]
+    out: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the native baseline server.
+    NativeServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "GOT:")]
+        prefix: String,
+    },
+    /// Drive one closed-loop run against a server already running (for
+    /// profiling it), and print req/s and latency.
+    Load {
+        addr: SocketAddr,
+        /// The server's process id, to measure its CPU time.
+        #[arg(long, default_value_t = 0)]
+        pid: u32,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+/// The shape of a run.
+struct Plan {
+    connections: &'static [usize],
+    sizes: &'static [usize],
+    repetitions: usize,
+    warmup: Duration,
+    measure: Duration,
+    idle: usize,
+    startups: usize,
+}
+
+const FULL: Plan = Plan {
+    connections: &[1, 10, 50, 100, 500, 1000],
+    sizes: &[64, 1024],
+    repetitions: 3,
+    warmup: Duration::from_secs(1),
+    measure: Duration::from_secs(3),
+    idle: 10_000,
+    startups: 7,
+};
+
+const QUICK: Plan = Plan {
+    connections: &[1, 50, 1000],
+    sizes: &[64],
+    repetitions: 1,
+    warmup: Duration::from_millis(300),
+    measure: Duration::from_secs(1),
+    idle: 1_000,
+    startups: 3,
+};
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Some(Command::NativeServer { listen, prefix }) => {
+            return native::serve(listen, prefix.as_bytes());
+        }
+        Some(Command::Load { addr, pid, connections, size, seconds }) => {
+            let warmup = Duration::from_secs(1);
+            let run = load::closed_loop(
+                addr,
+                pid,
+                connections,
+                size,
+                warmup,
+                Duration::from_secs(seconds),
+            )?;
+            let us = |q| run.latency.value_at_quantile(q) as f64 / 1e3;
+            println!(
+                "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, server CPU {:.2} µs/req",
+                run.per_second(),
+                us(0.5),
+                us(0.99),
+                us(0.999),
+                run.cpu_per_request_us()
+            );
+            return Ok(());
+        }
+        None => {}
+    }
+    let plan = if args.quick { QUICK } else { FULL };
+    let limit = process::raise_fd_limit();
+    let servers: Vec<Server> =
+        Kind::ALL.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
+
+    // Every repetition goes through every cell and server before the next
+    // starts, so that a slow spell of the machine hits them all alike.
+    let mut runs: Vec<(Kind, usize, usize, Vec<load::Run>)> = Vec::new();
+    for repetition in 0..plan.repetitions {
+        for &size in plan.sizes {
+            for &connections in plan.connections {
+                for server in &servers {
+                    let run = load::closed_loop(
+                        server.addr,
+                        server.pid(),
+                        connections,
+                        size,
+                        plan.warmup,
+                        plan.measure,
+                    )?;
+                    eprintln!(
+                        "run {}/{}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s",
+                        repetition + 1,
+                        plan.repetitions,
+                        connections,
+                        size,
+                        server.kind.name(),
+                        run.per_second()
+                    );
+                    match runs
+                        .iter_mut()
+                        .find(|(k, c, s, _)| *k == server.kind && *c == connections && *s == size)
+                    {
+                        Some((.., list)) => list.push(run),
+                        None => runs.push((server.kind, connections, size, vec![run])),
+                    }
+                }
+            }
+        }
+    }
+    let cells = runs
+        .into_iter()
+        .map(|(kind, connections, size, runs)| summarize(kind, connections, size, &runs))
+        .collect();
+
+    let streaming = servers
+        .iter()
+        .map(|s| Ok((s.kind, scenarios::stream(s, plan.measure * 2)?)))
+        .collect::<std::io::Result<_>>()?;
+    let idle = servers
+        .iter()
+        .map(|s| {
+            let result = if s.kind == Kind::Seed && plan.idle >= 1000 {
+                Err("select() handles at most 1,024 descriptors".to_owned())
+            } else if limit < plan.idle as u64 + 100 {
+                Err(format!("this process may open only {limit} files"))
+            } else {
+                scenarios::idle(s, plan.idle).map_err(|e| e.to_string())
+            };
+            (s.kind, result)
+        })
+        .collect();
+    drop(servers);
+    let startup = Kind::ALL
+        .iter()
+        .map(|&kind| {
+            let mut times = (0..plan.startups)
+                .map(|_| servers::startup(kind))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            times.sort();
+            Ok((kind, times[times.len() / 2]))
+        })
+        .collect::<std::io::Result<_>>()?;
+
+    let results = Results {
+        mode: if args.quick { "quick" } else { "full" },
+        repetitions: plan.repetitions,
+        cells,
+        streaming,
+        idle,
+        startup,
+    };
+    let report = results.markdown(&machine());
+    println!("{report}");
+    std::fs::create_dir_all(&args.out)?;
+    let name = if args.quick { "quick" } else { "full" };
+    std::fs::write(args.out.join(format!("{name}.md")), &report)?;
+    for size in plan.sizes {
+        let svg = results
+            .svg(*size, &format!("requests per second, {size} B messages"), |c| c.per_second);
+        std::fs::write(args.out.join(format!("{name}-throughput-{size}B.svg")), svg)?;
+        let svg = results
+            .svg(*size, &format!("p99 latency (µs), {size} B messages"), |c| c.latency_us[1]);
+        std::fs::write(args.out.join(format!("{name}-p99-{size}B.svg")), svg)?;
+    }
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// The medians of a cell's runs.
+fn summarize(kind: Kind, connections: usize, size: usize, runs: &[load::Run]) -> Cell {
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let us = |run: &load::Run, q: f64| run.latency.value_at_quantile(q) as f64 / 1e3;
+    Cell {
+        kind,
+        connections,
+        size,
+        per_second: median(runs.iter().map(load::Run::per_second).collect()),
+        latency_us: [
+            median(runs.iter().map(|r| us(r, 0.5)).collect()),
+            median(runs.iter().map(|r| us(r, 0.99)).collect()),
+            median(runs.iter().map(|r| us(r, 0.999)).collect()),
+            median(runs.iter().map(|r| r.latency.max() as f64 / 1e3).collect()),
+        ],
+        cpu_per_request_us: median(runs.iter().map(load::Run::cpu_per_request_us).collect()),
+    }
+}
+
+/// The machine, in a line: CPU model and count, kernel.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("Machine: {} × {}, Linux {}.", cores, model.unwrap_or("unknown CPU"), kernel.trim())
+}

@@ -1,0 +1,251 @@
+//! The results: a markdown report with the targets, and SVG plots.
+
+use crate::scenarios::{Idle, Streamed};
+use crate::servers::Kind;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// One closed-loop configuration on one server: the medians over its runs.
+pub struct Cell {
+    pub kind: Kind,
+    pub connections: usize,
+    pub size: usize,
+    pub per_second: f64,
+    /// Latency percentiles in microseconds: p50, p99, p99.9, max.
+    pub latency_us: [f64; 4],
+    pub cpu_per_request_us: f64,
+}
+
+/// Everything one invocation measured.
+pub struct Results {
+    pub mode: &'static str,
+    pub repetitions: usize,
+    pub cells: Vec<Cell>,
+    pub streaming: Vec<(Kind, Streamed)>,
+    pub idle: Vec<(Kind, Result<Idle, String>)>,
+    pub startup: Vec<(Kind, Duration)>,
+}
+
+impl Results {
+    fn cell(&self, kind: Kind, connections: usize, size: usize) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.kind == kind && c.connections == connections && c.size == size)
+    }
+
+    /// The targets, each as (what, measured, goal, met).
+    pub fn targets(&self) -> Vec<(String, String, String, bool)> {
+        let mut rows = Vec::new();
+        let mut ratio = |what: &str, value: Option<f64>, goal: f64, at_least: bool| {
+            if let Some(value) = value {
+                let met = if at_least { value >= goal } else { value <= goal };
+                let sign = if at_least { "≥" } else { "≤" };
+                rows.push((
+                    what.to_owned(),
+                    format!("{value:.2}×"),
+                    format!("{sign} {goal}×"),
+                    met,
+                ));
+            }
+        };
+        let host = self.cell(Kind::Host, 50, 64);
+        let native = self.cell(Kind::Native, 50, 64);
+        let seed = self.cell(Kind::Seed, 50, 64);
+        let both = |a: Option<&Cell>, b: Option<&Cell>, f: fn(&Cell) -> f64| Some(f(a?) / f(b?));
+        ratio("50 × 64 B throughput vs native", both(host, native, |c| c.per_second), 0.75, true);
+        ratio("50 × 64 B throughput vs Python seed", both(host, seed, |c| c.per_second), 1.2, true);
+        ratio(
+            "50 × 64 B server CPU per request vs native",
+            both(host, native, |c| c.cpu_per_request_us),
+            1.5,
+            false,
+        );
+        ratio(
+            "50 × 64 B p99 latency vs native",
+            both(host, native, |c| c.latency_us[1]),
+            1.5,
+            false,
+        );
+        let wide = self.cell(Kind::Host, 1000, 64);
+        ratio(
+            "1,000 vs 50 connections throughput (64 B)",
+            both(wide, host, |c| c.per_second),
+            0.9,
+            true,
+        );
+        let streamed =
+            |kind| self.streaming.iter().find(|(k, _)| *k == kind).map(|(_, s)| s.mb_per_s);
+        if let (Some(guest), Some(native)) = (streamed(Kind::Host), streamed(Kind::Native)) {
+            ratio("streaming throughput vs native", Some(guest / native), 0.6, true);
+        }
+        if let Some((_, Ok(idle))) = self.idle.iter().find(|(k, _)| *k == Kind::Host) {
+            let kib = idle.bytes_per_connection / 1024.0;
+            rows.push((
+                format!("idle memory per connection ({} connections served)", idle.connections),
+                format!("{kib:.1} KiB"),
+                "≤ 8 KiB".to_owned(),
+                kib <= 8.0,
+            ));
+        }
+        if let Some((_, took)) = self.startup.iter().find(|(k, _)| *k == Kind::Host) {
+            let ms = took.as_secs_f64() * 1e3;
+            rows.push((
+                "start to first reply".to_owned(),
+                format!("{ms:.1} ms"),
+                "≤ 50 ms".to_owned(),
+                ms <= 50.0,
+            ));
+        }
+        rows
+    }
+
+    /// The report, as markdown.
+    pub fn markdown(&self, machine: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Mode: {}, {} run(s) per cell, medians reported. {machine}\n",
+            self.mode, self.repetitions
+        );
+        let _ =
+            writeln!(out, "### Targets\n\n| target | measured | goal | met |\n|---|---|---|---|");
+        for (what, measured, goal, met) in self.targets() {
+            let _ = writeln!(
+                out,
+                "| {what} | {measured} | {goal} | {} |",
+                if met { "yes" } else { "**no**" }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Closed loop\n\n| connections | size | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/req |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for cell in &self.cells {
+            let [p50, p99, p999, max] = cell.latency_us;
+            let _ = writeln!(
+                out,
+                "| {} | {} B | {} | {:.0} | {p50:.0} | {p99:.0} | {p999:.0} | {max:.0} | {:.1} |",
+                cell.connections,
+                cell.size,
+                cell.kind.name(),
+                cell.per_second,
+                cell.cpu_per_request_us
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Streaming (one connection, 64 KiB writes)\n\n| server | MB/s | RSS before | RSS peak |\n|---|---:|---:|---:|"
+        );
+        for (kind, s) in &self.streaming {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} KiB | {} KiB |",
+                kind.name(),
+                s.mb_per_s,
+                s.rss_before_kib,
+                s.rss_peak_kib
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Idle connections\n\n| server | connections | memory per connection | probe reply (median) |\n|---|---:|---:|---:|"
+        );
+        for (kind, idle) in &self.idle {
+            match idle {
+                Ok(i) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:.1} KiB | {:.0} µs |",
+                        kind.name(),
+                        i.connections,
+                        i.bytes_per_connection / 1024.0,
+                        i.probe.as_secs_f64() * 1e6
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "| {} | n/a | {why} | |", kind.name());
+                }
+            }
+        }
+        let _ = writeln!(out, "\n### Start to first reply\n\n| server | median |\n|---|---:|");
+        for (kind, took) in &self.startup {
+            let _ = writeln!(out, "| {} | {:.1} ms |", kind.name(), took.as_secs_f64() * 1e3);
+        }
+        out
+    }
+
+    /// A line plot over connection counts, one line per server, for `size`.
+    pub fn svg(&self, size: usize, title: &str, value: fn(&Cell) -> f64) -> String {
+        let mut counts: Vec<usize> = self.cells.iter().map(|c| c.connections).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        let series: Vec<(Kind, Vec<(usize, f64)>)> = Kind::ALL
+            .iter()
+            .map(|&kind| {
+                let points = counts
+                    .iter()
+                    .filter_map(|&n| self.cell(kind, n, size).map(|c| (n, value(c))))
+                    .collect();
+                (kind, points)
+            })
+            .filter(|(_, points): &(Kind, Vec<_>)| !points.is_empty())
+            .collect();
+        let top =
+            series.iter().flat_map(|(_, p)| p.iter().map(|&(_, v)| v)).fold(0.0, f64::max) * 1.1;
+        let (w, h, left, bottom) = (720.0, 400.0, 70.0, 50.0);
+        let x = |i: usize| left + (w - left - 20.0) * i as f64 / (counts.len().max(2) - 1) as f64;
+        let y = |v: f64| h - bottom - (h - bottom - 30.0) * v / top.max(1e-9);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">{title}</text>\n",
+            w / 2.0
+        );
+        for i in 0..=4 {
+            let v = top * i as f64 / 4.0;
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>",
+                w - 20.0,
+                left - 6.0,
+                y(v) + 4.0,
+                y = y(v)
+            );
+        }
+        for (i, n) in counts.iter().enumerate() {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>",
+                x(i),
+                h - bottom + 18.0
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">connections</text>",
+            w / 2.0,
+            h - 8.0
+        );
+        let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+        for (s, (kind, points)) in series.iter().enumerate() {
+            let color = colors[s % colors.len()];
+            let path: Vec<String> = points
+                .iter()
+                .map(|&(n, v)| {
+                    format!("{:.1},{:.1}", x(counts.iter().position(|&c| c == n).unwrap()), y(v))
+                })
+                .collect();
+            let _ = writeln!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+                path.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>",
+                left + 10.0,
+                40.0 + 16.0 * s as f64,
+                kind.name()
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}

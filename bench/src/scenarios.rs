@@ -1,0 +1,126 @@
+//! The open-ended measurements: streaming, idle connections, start-up.
+
+use crate::load::FILL;
+use crate::process::rss_kib;
+use crate::servers::Server;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What [`stream`] measured.
+pub struct Streamed {
+    /// Payload echoed per second, in MB (10^6 bytes).
+    pub mb_per_s: f64,
+    /// The server's resident memory before, and at its highest during.
+    pub rss_before_kib: u64,
+    pub rss_peak_kib: u64,
+}
+
+/// One connection writing 64 KiB chunks while reading the echo, for
+/// `duration` after a short warm-up.
+pub fn stream(server: &Server, duration: Duration) -> io::Result<Streamed> {
+    let rss_before_kib = rss_kib(server.pid());
+    let mut client = TcpStream::connect(server.addr)?;
+    let mut writer = client.try_clone()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = {
+        let stop = stop.clone();
+        thread::spawn(move || -> io::Result<()> {
+            let chunk = vec![FILL; 64 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                writer.write_all(&chunk)?;
+            }
+            writer.shutdown(Shutdown::Write)
+        })
+    };
+    let mut buf = vec![0; 256 * 1024];
+    let warmup = Duration::from_millis(300);
+    let started = Instant::now();
+    let (mut counted, mut window_start, mut last_sample) = (0u64, None, Instant::now());
+    let mut rss_peak_kib = rss_before_kib;
+    loop {
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= warmup && window_start.is_none() {
+            window_start = Some(Instant::now());
+        }
+        if window_start.is_some() && !stop.load(Ordering::Relaxed) {
+            counted += buf[..n].iter().filter(|&&b| b == FILL).count() as u64;
+        }
+        if last_sample.elapsed() > Duration::from_millis(50) {
+            rss_peak_kib = rss_peak_kib.max(rss_kib(server.pid()));
+            last_sample = Instant::now();
+        }
+        if elapsed >= warmup + duration {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+    writing.join().expect("writer thread")?;
+    let window = window_start.map_or(duration, |start| start.elapsed().min(duration));
+    Ok(Streamed {
+        mb_per_s: counted as f64 / window.as_secs_f64() / 1e6,
+        rss_before_kib,
+        rss_peak_kib,
+    })
+}
+
+/// What [`idle`] measured.
+pub struct Idle {
+    pub connections: usize,
+    /// The server's resident memory per open connection, in bytes.
+    pub bytes_per_connection: f64,
+    /// The median reply time of a probe among the idle connections.
+    pub probe: Duration,
+}
+
+/// Holds `count` idle connections (each has echoed one message, so it is
+/// surely accepted) and times a probe meanwhile.
+pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
+    let before = rss_kib(server.pid());
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(server.addr)?;
+        stream.write_all(&[FILL])?;
+        held.push(stream);
+    }
+    let mut reply = [0; 64];
+    for stream in &mut held {
+        let mut got = 0;
+        while got == 0 {
+            let n = stream.read(&mut reply)?;
+            if n == 0 {
+                return Err(io::Error::other("an idle connection was closed"));
+            }
+            got += reply[..n].iter().filter(|&&b| b == FILL).count();
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    let after = rss_kib(server.pid());
+    let mut probe = TcpStream::connect(server.addr)?;
+    probe.set_nodelay(true)?;
+    let mut times: Vec<Duration> = (0..51)
+        .map(|_| -> io::Result<Duration> {
+            let start = Instant::now();
+            probe.write_all(&[FILL])?;
+            let mut got = 0;
+            while got == 0 {
+                let n = probe.read(&mut reply)?;
+                got += reply[..n].iter().filter(|&&b| b == FILL).count();
+            }
+            Ok(start.elapsed())
+        })
+        .collect::<io::Result<_>>()?;
+    times.sort();
+    drop(held);
+    Ok(Idle {
+        connections: count,
+        bytes_per_connection: after.saturating_sub(before) as f64 * 1024.0 / count as f64,
+        probe: times[times.len() / 2],
+    })
+}
