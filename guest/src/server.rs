@@ -109,7 +109,14 @@ async fn next_slot(slots: &Semaphore, shared: &Shared) -> Option<Permit> {
 async fn connection(stream: TcpStream, shared: std::rc::Rc<Shared>, permit: Permit) {
     let peer = stream.peer_addr();
     println!("Connection from {peer}");
-    let mut conn = Guarded { stream, shared: &shared, finish_by: None };
+    let mut conn = Guarded {
+        stream,
+        shared: &shared,
+        last_read: Instant::recent(),
+        idle: time::sleep_until(Instant::recent() + shared.limits.idle_timeout),
+        shutdown: shared.shutdown.wait(),
+        finish_by: None,
+    };
     if let Err(e) = echo::serve(&mut conn, &shared.prefix).await {
         eprintln!("connection {peer}: {e}");
     }
@@ -122,9 +129,19 @@ async fn connection(stream: TcpStream, shared: std::rc::Rc<Shared>, permit: Perm
 
 /// A connection as the echo protocol sees it: the stream, with the limits
 /// and the shutdown signal applied.
+///
+/// The idle timer and the shutdown wait live as long as the connection, so
+/// that a request costs neither a timer nor a registration: the timer is
+/// only moved, lazily, when it goes off before the connection is really
+/// idle.
 struct Guarded<'a> {
     stream: TcpStream,
     shared: &'a Shared,
+    /// When the client last sent something.
+    last_read: Instant,
+    /// Goes off at the earliest moment the connection could be idle too long.
+    idle: time::Sleep,
+    shutdown: crate::runtime::SignalWait<'a>,
     /// Once the client has finished sending: when the last replies are due.
     finish_by: Option<Instant>,
 }
@@ -134,7 +151,7 @@ impl Guarded<'_> {
     fn write_limit(&self) -> Duration {
         let stall = self.shared.limits.stall_timeout;
         match self.finish_by {
-            Some(deadline) => stall.min(deadline.duration_since(Instant::now())),
+            Some(deadline) => stall.min(deadline.duration_since(Instant::recent())),
             None => stall,
         }
     }
@@ -160,17 +177,26 @@ impl Connection for Guarded<'_> {
             return Ok(None);
         }
         let idle = self.shared.limits.idle_timeout;
-        let chunk =
-            match race(timeout(idle, self.stream.read(max)), self.shared.shutdown.wait()).await {
-                Either::Left(Ok(read)) => read?,
-                Either::Left(Err(_)) => {
-                    let reason = format!("idle for {idle:?}");
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, reason));
+        let chunk = loop {
+            let wakes = race(&mut self.idle, &mut self.shutdown);
+            match race(self.stream.read(max), wakes).await {
+                Either::Left(read) => break read?,
+                Either::Right(Either::Right(())) => break None,
+                Either::Right(Either::Left(())) => {
+                    let due = self.last_read + idle;
+                    if Instant::recent() >= due {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("idle for {idle:?}"),
+                        ));
+                    }
+                    self.idle.reset(due);
                 }
-                Either::Right(()) => None,
-            };
+            }
+        };
+        self.last_read = Instant::recent();
         if chunk.is_none() {
-            self.finish_by = Some(Instant::now() + self.shared.limits.half_close_timeout);
+            self.finish_by = Some(Instant::recent() + self.shared.limits.half_close_timeout);
         }
         Ok(chunk)
     }

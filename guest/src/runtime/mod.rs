@@ -34,7 +34,7 @@ pub use executor::{JoinHandle, spawn, yield_now};
 pub use race::{Either, race};
 pub use reactor::{Readiness, readiness};
 pub use semaphore::{Permit, Semaphore};
-pub use signal::Signal;
+pub use signal::{Signal, Wait as SignalWait};
 
 /// The one runtime of this component instance.
 ///

@@ -37,6 +37,9 @@ pub(crate) struct Reactor {
     timer: Option<(u64, Pollable)>,
     /// A pollable that is always ready, added when `poll` must not block.
     ready_now: Option<Pollable>,
+    /// The monotonic clock as read right after the last `poll` (nanoseconds;
+    /// 0 before the first): see [`Reactor::recent`].
+    clock: u64,
 }
 
 enum Wait {
@@ -148,6 +151,9 @@ impl Reactor {
         }
         let mut ready = poll(&list);
         drop(list);
+        // One clock reading per `poll`, shared by everything that runs until
+        // the next: timers, and timeouts that start meanwhile.
+        self.clock = monotonic_clock::now();
 
         // Highest index first: `unpark` moves the last entry into the freed
         // place, and every entry above the current index is already handled.
@@ -167,15 +173,24 @@ impl Reactor {
         if timer_ready {
             // Ready for good now: the next wait needs a fresh one.
             self.timer = None;
-            let now = monotonic_clock::now();
             while let Some(&(deadline, key)) = self.timers.first()
-                && deadline <= now
+                && deadline <= self.clock
             {
                 self.timers.pop_first();
                 self.fire(key);
             }
         }
         true
+    }
+
+    /// The monotonic clock as of the last `poll`, read afresh only before
+    /// the first. It trails the real time by at most the work done since
+    /// that `poll` returned, and costs no host call.
+    pub(crate) fn recent(&mut self) -> u64 {
+        if self.clock == 0 {
+            self.clock = monotonic_clock::now();
+        }
+        self.clock
     }
 
     /// Forgets every wait.

@@ -25,6 +25,13 @@ impl Instant {
         Instant(monotonic_clock::now())
     }
 
+    /// The time the scheduler last read, right after its last `poll`: free,
+    /// and behind [`Instant::now`] by at most the work done since. Good for
+    /// deadlines measured in milliseconds or more, such as timeouts.
+    pub fn recent() -> Instant {
+        Instant(super::RUNTIME.with(|rt| rt.reactor.borrow_mut().recent()))
+    }
+
     /// How long after `earlier` this is; zero if it is not after.
     pub fn duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
@@ -87,7 +94,9 @@ impl Future for Sleep {
 /// `duration`.
 ///
 /// The clock starts when the future first has to wait: one that finishes at
-/// once, as most reads and writes do, costs no timer at all.
+/// once, as most writes do, costs no timer at all. It starts from
+/// [`Instant::recent`], so the timeout may end up to one scheduler round
+/// early.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
     let mut future = pin!(future);
     let mut timer: Option<Sleep> = None;
@@ -95,7 +104,7 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Outp
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        let timer = timer.get_or_insert_with(|| sleep(duration));
+        let timer = timer.get_or_insert_with(|| sleep_until(Instant::recent() + duration));
         Pin::new(timer).poll(cx).map(|()| Err(Elapsed))
     })
     .await
