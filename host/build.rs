@@ -4,6 +4,11 @@
 //! As `wasm-pack` does, a missing `wasm32-wasip2` target is installed with
 //! rustup; without rustup the build stops and names the command to run.
 
+// The engine settings, shared with the host so that what is compiled here
+// loads there.
+#[path = "src/engine.rs"]
+mod engine;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +46,18 @@ fn main() {
 
     let wasm = guest_dir.join(TARGET).join("release").join("echo_guest.wasm");
     println!("cargo:rustc-env=ECHO_GUEST_WASM={}", wasm.display());
+    precompile(&wasm);
+}
+
+/// Compiles the guest ahead of time with the host's own engine settings,
+/// for `src/guest.rs` to load without compiling at start-up.
+fn precompile(wasm: &Path) {
+    let engine = wasmtime::Engine::new(&engine::config()).expect("configure Wasmtime");
+    let bytes = std::fs::read(wasm).expect("read the guest");
+    let compiled = engine.precompile_component(&bytes).expect("compile the guest");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("echo_guest.cwasm");
+    std::fs::write(&out, compiled).expect("write the compiled guest");
+    println!("cargo:rustc-env=ECHO_GUEST_CWASM={}", out.display());
 }
 
 /// Makes sure the standard library for [`TARGET`] is installed.

@@ -16,6 +16,7 @@
 #![allow(rustdoc::private_intra_doc_links, reason = "documented with private items")]
 
 pub mod config;
+pub mod engine;
 pub mod guest;
 pub mod limits;
 pub mod sandbox;
