@@ -13,6 +13,11 @@
 //! Step 2 blocks only when no task is ready. Each piece is in its own file:
 //! the executor knows nothing of pollables, and the reactor nothing of tasks
 //! beyond their [`Waker`](std::task::Waker)s.
+//!
+//! Around them, the few tools the server needs: [`time`] (sleeps and
+//! timeouts, all on one clock pollable), [`race`] (the first of two futures),
+//! [`Signal`] (a flag tasks wait for, such as "shut down") and [`Semaphore`]
+//! (the connection cap).
 
 mod executor;
 mod race;
