@@ -14,6 +14,8 @@
 //! - `huge-write`: hand the host 64 MiB in one call;
 //! - `empty-poll`: call `poll` with an empty list;
 //! - `block`: wait forever in `poll`;
+//! - `calls`: time a million calls each of two cheap host functions (for
+//!   the per-call cost quoted in BENCHMARKS.md);
 //! - `serve`: listen on the granted address, print `listening on ADDR`, and
 //!   greet each client with `alive`; a client that sends `panic` makes the
 //!   component trap.
@@ -102,6 +104,24 @@ fn main() {
             "block" => {
                 println!("blocking");
                 subscribe_duration(u64::MAX).block();
+            }
+            "calls" => {
+                use wasip2::clocks::monotonic_clock::now;
+                const N: u64 = 1_000_000;
+                let stdout = wasip2::cli::stdout::get_stdout();
+                let start = now();
+                for _ in 0..N {
+                    black_box(now());
+                }
+                let clock = (now() - start) / N;
+                let start = now();
+                for _ in 0..N {
+                    let _ = black_box(stdout.check_write());
+                }
+                let check_write = (now() - start) / N;
+                println!(
+                    "ns per call: monotonic-clock.now {clock}, output-stream.check-write {check_write}"
+                );
             }
             "serve" => serve(),
             other => panic!("unknown action {other:?}"),
