@@ -13,6 +13,7 @@ use crate::runtime::time::{self, Instant, timeout};
 use crate::runtime::{self, Either, Permit, Semaphore, Signal, race};
 use crate::shutdown;
 use std::io;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// How long the accept loop pauses after a failed accept (the process out of
@@ -38,7 +39,7 @@ pub async fn run(config: Config) -> io::Result<()> {
     })?;
     println!("listening on {}", listener.local_addr());
 
-    let shared = std::rc::Rc::new(Shared {
+    let shared = Rc::new(Shared {
         prefix: config.prefix,
         limits: config.limits,
         shutdown: Signal::default(),
@@ -106,7 +107,7 @@ async fn next_slot(slots: &Semaphore, shared: &Shared) -> Option<Permit> {
     }
 }
 
-async fn connection(stream: TcpStream, shared: std::rc::Rc<Shared>, permit: Permit) {
+async fn connection(stream: TcpStream, shared: Rc<Shared>, permit: Permit) {
     let peer = stream.peer_addr();
     println!("Connection from {peer}");
     let mut conn = Guarded {
