@@ -15,7 +15,7 @@
 //! beyond their [`Waker`](std::task::Waker)s.
 //!
 //! Around them, the few tools the server needs: [`time`] (sleeps and
-//! timeouts, all on one clock pollable), [`race`] (the first of two futures),
+//! timeouts, all on one clock pollable), [`race()`] (the first of two futures),
 //! [`Signal`] (a flag tasks wait for, such as "shut down") and [`Semaphore`]
 //! (the connection cap).
 
