@@ -300,10 +300,8 @@ fn r19_immediate_half_close() {
 /// port again.
 #[test]
 fn r20_trap_restart_serves_again() {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0", "--component"]).arg(hostile::component("hostile"));
-    command.args(["--", "serve"]);
-    let server = Server::start(command);
+    let flags = ["--listen", "127.0.0.1:0"];
+    let server = Server::start(hostile::under_host("hostile", &flags, &["serve"]));
     let mut client = connect(server.addr);
     let mut greeting = [0; 6];
     client.read_exact(&mut greeting).unwrap();

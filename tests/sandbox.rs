@@ -15,10 +15,8 @@ use support::{DEADLINE, Server, connect, hostile};
 
 /// Starts `echo-host` on `listen` running the hostile component with `actions`.
 fn hostile_host(listen: &str, actions: &[&str]) -> Server {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", listen, "--component"]).arg(hostile::component("hostile")).arg("--");
-    command.args(actions).arg("serve");
-    Server::start(command)
+    let actions: Vec<&str> = actions.iter().copied().chain(["serve"]).collect();
+    Server::start(hostile::under_host("hostile", &["--listen", listen], &actions))
 }
 
 /// The host is well: its guest still answers on the granted address.
@@ -99,8 +97,7 @@ fn udp_and_name_lookup_are_not_linked() {
         ("udp", "wasi:sockets/udp", "udp socket:"),
         ("lookup", "wasi:sockets/ip-name-lookup", "name lookup:"),
     ] {
-        let mut command = Command::new(ECHO_HOST);
-        command.args(["--listen", "127.0.0.1:0", "--component"]).arg(hostile::component(name));
+        let command = hostile::under_host(name, &["--listen", "127.0.0.1:0"], &[]);
         let (status, output) = run_to_exit(command);
         assert!(!status.success(), "{name} ran:\n{output}");
         assert!(
@@ -127,10 +124,8 @@ fn a_refused_bind_ends_the_host_with_an_error() {
 /// A guest that traps ends the host with a non-zero status and says so.
 #[test]
 fn a_trap_ends_the_host_with_an_error() {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0", "--restart", "2", "--component"]);
-    command.arg(hostile::component("hostile")).args(["--", "panic"]);
-    let (status, output) = run_to_exit(command);
+    let flags = ["--listen", "127.0.0.1:0", "--restart", "2"];
+    let (status, output) = run_to_exit(hostile::under_host("hostile", &flags, &["panic"]));
     assert_eq!(status.code(), Some(1), "{output}");
     assert!(
         output.contains("panicking on purpose") && output.contains("UnreachableCodeReached"),
@@ -144,18 +139,19 @@ fn a_trap_ends_the_host_with_an_error() {
 /// Runs the hostile component's `action` under `echo-host` with `flags`, to
 /// its end, and returns its exit status and output.
 fn hostile_run(action: &str, flags: &[&str]) -> (std::process::ExitStatus, String) {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0", "--restart", "never"]).args(flags);
-    command.arg("--component").arg(hostile::component("hostile")).args(["--", action]);
-    run_to_exit(command)
+    let flags: Vec<&str> = ["--listen", "127.0.0.1:0", "--restart", "never"]
+        .into_iter()
+        .chain(flags.iter().copied())
+        .collect();
+    run_to_exit(hostile::under_host("hostile", &flags, &[action]))
 }
 
 /// Starts the hostile component's `action` under `echo-host` with `flags`,
 /// waiting until it says `ready_line`.
 fn hostile_start(action: &str, flags: &[&str], ready_line: &str) -> Server {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0"]).args(flags);
-    command.arg("--component").arg(hostile::component("hostile")).args(["--", action, "serve"]);
+    let flags: Vec<&str> =
+        ["--listen", "127.0.0.1:0"].into_iter().chain(flags.iter().copied()).collect();
+    let command = hostile::under_host("hostile", &flags, &[action, "serve"]);
     // `serve` never comes: `Server::start` waits for a listening line, so
     // wait for the action's own line instead.
     let mut server = Server::start_unannounced(command);
@@ -231,10 +227,8 @@ fn s09_resource_floods_stop_at_the_table_cap() {
 /// without the host copying it.
 #[test]
 fn s10_oversized_writes_trap() {
-    let mut command = Command::new(ECHO_HOST);
-    command.args(["--listen", "127.0.0.1:0", "--restart", "never", "--component"]);
-    command.arg(hostile::component("hostile")).args(["--", "overwrite"]);
-    let mut server = Server::start(command);
+    let flags = ["--listen", "127.0.0.1:0", "--restart", "never"];
+    let mut server = Server::start(hostile::under_host("hostile", &flags, &["overwrite"]));
     let _client = connect(server.addr);
     server.wait_exit(DEADLINE).expect("the host did not exit");
     assert!(server.log().contains("not permitted to write"), "{}", server.log());

@@ -1,6 +1,7 @@
 //! The hostile test components of `tests/hostile`, built for
 //! `wasm32-wasip2` on first use.
 
+use super::server::ECHO_HOST;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -12,6 +13,14 @@ pub fn component(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.is_file(), "no hostile component {}", path.display());
     path
+}
+
+/// `echo-host` with `flags`, running the hostile component `name` with
+/// `actions` as its arguments.
+pub fn under_host(name: &str, flags: &[&str], actions: &[&str]) -> Command {
+    let mut command = Command::new(ECHO_HOST);
+    command.args(flags).arg("--component").arg(component(name)).arg("--").args(actions);
+    command
 }
 
 fn build() -> PathBuf {

@@ -3,7 +3,7 @@
 use super::{
     DEADLINE, Rng, Server, check_segments, connect, read_replies, read_to_end, round_trip,
 };
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -191,21 +191,6 @@ pub fn resets_do_not_disturb_others(server: &Server, prefix: &[u8], resets: usiz
 pub fn reset(stream: TcpStream) {
     socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
-}
-
-/// Reads from `stream` until it reports a connection error or end of stream.
-pub fn is_closed(stream: &mut TcpStream) -> bool {
-    let mut buf = [0; 1024];
-    loop {
-        match std::io::Read::read(stream, &mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
-                return false;
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 /// A client floods without reading until the server's stall timeout fires,
