@@ -10,6 +10,13 @@
 //! Costs: parking and waking are O(1); each `poll` passes every parked
 //! pollable (Wasmtime's `poll` is O(n) in the list), but only one pollable
 //! for all timers, that of the nearest deadline.
+//!
+//! Order: tasks whose pollables are ready wake in the order they parked,
+//! oldest first. A connection's request arrives some time after its task
+//! parked (the task parks as it sends the previous reply), so this serves
+//! requests roughly in the order they came, as a kernel's ready list does;
+//! a fixed order would leave the same connections at the end of every
+//! round, and at times a round behind, doubling their latency.
 
 use super::RUNTIME;
 use super::slab::Slab;
@@ -25,9 +32,10 @@ use wasip2::io::poll::{Pollable, poll};
 #[derive(Default)]
 pub(crate) struct Reactor {
     waits: Slab<Wait>,
-    /// The pollables of parked waits, densely, as `poll` takes them; each
-    /// with the key of its wait.
-    parked: Vec<(Rc<Pollable>, usize)>,
+    /// The pollables of parked waits in the order they parked, each with
+    /// the key of its wait; `None` where a wait has ended since the last
+    /// `poll`, which closes the gaps.
+    parked: Vec<Option<(Rc<Pollable>, usize)>>,
     /// Timer waits by deadline (nanoseconds on the monotonic clock), then key.
     timers: BTreeSet<(u64, usize)>,
     /// A pollable for the nearest deadline when it was subscribed. Kept until
@@ -54,7 +62,7 @@ enum Wait {
 impl Reactor {
     fn park_pollable(&mut self, pollable: Rc<Pollable>, waker: Waker) -> usize {
         let key = self.waits.insert(Wait::Pollable { index: self.parked.len(), waker });
-        self.parked.push((pollable, key));
+        self.parked.push(Some((pollable, key)));
         key
     }
 
@@ -86,7 +94,7 @@ impl Reactor {
     fn cancel(&mut self, key: usize) {
         match self.waits.remove(key) {
             Some(Wait::Pollable { index, .. }) => {
-                self.unpark(index);
+                self.parked[index] = None;
             }
             Some(Wait::Timer { deadline, .. }) => {
                 self.timers.remove(&(deadline, key));
@@ -95,15 +103,15 @@ impl Reactor {
         }
     }
 
-    /// Removes `parked[index]`, moving the last entry into its place.
-    fn unpark(&mut self, index: usize) -> usize {
-        let (_, key) = self.parked.swap_remove(index);
-        if let Some((_, moved)) = self.parked.get(index)
-            && let Some(Wait::Pollable { index: moved_index, .. }) = self.waits.get_mut(*moved)
-        {
-            *moved_index = index;
+    /// Closes the gaps in `parked`, keeping its order, and tells each wait
+    /// its new place.
+    fn compact(&mut self) {
+        self.parked.retain(Option::is_some);
+        for (place, (_, key)) in self.parked.iter().flatten().enumerate() {
+            if let Some(Wait::Pollable { index, .. }) = self.waits.get_mut(*key) {
+                *index = place;
+            }
         }
-        key
     }
 
     fn fire(&mut self, key: usize) {
@@ -123,6 +131,7 @@ impl Reactor {
     /// Blocks until at least one is ready if `block`; otherwise returns at
     /// once. Returns `false`, without calling `poll`, when nothing is parked.
     pub(crate) fn wait(&mut self, block: bool) -> bool {
+        self.compact();
         if self.parked.is_empty() && self.timers.is_empty() {
             // `poll` traps on an empty list, and there is nothing to wait for.
             return false;
@@ -138,7 +147,7 @@ impl Reactor {
         }
 
         let mut list: Vec<&Pollable> = Vec::with_capacity(self.parked.len() + 2);
-        list.extend(self.parked.iter().map(|(pollable, _)| &**pollable));
+        list.extend(self.parked.iter().flatten().map(|(pollable, _)| &**pollable));
         let timer_index = match &self.timer {
             Some((_, pollable)) if !self.timers.is_empty() => {
                 list.push(pollable);
@@ -155,15 +164,15 @@ impl Reactor {
         // the next: timers, and timeouts that start meanwhile.
         self.clock = monotonic_clock::now();
 
-        // Highest index first: `unpark` moves the last entry into the freed
-        // place, and every entry above the current index is already handled.
-        ready.sort_unstable_by(|a, b| b.cmp(a));
+        // Oldest first: see the module's documentation.
+        ready.sort_unstable();
         let mut timer_ready = false;
         for index in ready {
             let index = index as usize;
             if index < self.parked.len() {
-                let key = self.unpark(index);
-                self.fire(key);
+                if let Some((_, key)) = self.parked[index].take() {
+                    self.fire(key);
+                }
             } else if Some(index) == timer_index {
                 timer_ready = true;
             }
