@@ -7,7 +7,7 @@ use super::{block_on, readiness, spawn, yield_now};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use wasip2::clocks::monotonic_clock::subscribe_duration;
+use wasip2::clocks::monotonic_clock::{self, subscribe_duration};
 
 /// Spawned tasks run, and their handles return their outputs.
 #[test]
@@ -215,6 +215,42 @@ fn many_parked_pollables_wake_exactly_their_tasks() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), woken.len(), "a task was woken twice");
+}
+
+/// Tasks whose pollables become ready together wake in the order they
+/// parked, whatever order the pollables were made in; waits given up on
+/// leave no gap in that order.
+#[test]
+fn ready_tasks_wake_in_the_order_they_parked() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let order = order.clone();
+        async move {
+            // One deadline for all, so that one `poll` finds them all ready.
+            let deadline = monotonic_clock::now() + 2_000_000;
+            let pollables: Vec<_> =
+                (0..20).map(|_| Rc::new(monotonic_clock::subscribe_instant(deadline))).collect();
+            // Spawned tasks first run, and park, in the order spawned.
+            let tasks: Vec<_> = (0..20usize)
+                .map(|j| {
+                    let pollable = pollables[(j * 7) % 20].clone();
+                    let order = order.clone();
+                    spawn(async move {
+                        let patience =
+                            if j % 3 == 0 { Duration::ZERO } else { Duration::from_secs(3600) };
+                        if timeout(patience, readiness(&pollable)).await.is_ok() {
+                            order.borrow_mut().push(j);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
+    });
+    let expected: Vec<usize> = (0..20).filter(|j| j % 3 != 0).collect();
+    assert_eq!(*order.borrow(), expected);
 }
 
 /// A signal wakes every task waiting for it, and later waits finish at once.
