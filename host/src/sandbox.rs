@@ -143,12 +143,27 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     // whose data has arrived would look idle until it does. Yielding first
     // lets the event loop take in what the kernel has (one non-blocking
     // `epoll_wait`), shared by every task the `poll` call wakes.
+    //
+    // Then each pollable is asked once whether it is ready. Wasmtime's `poll`
+    // sorts every pollable into a map and a list of futures before looking at
+    // any; a busy guest, whose `poll` finds some pollable ready, is spared
+    // that. Only when none is ready does Wasmtime's `poll` run, and wait.
     linker.instance("wasi:io/poll@0.2.12")?.func_wrap_async(
         "poll",
         |mut store, (pollables,): (Vec<Resource<DynPollable>>,)| {
             Box::new(async move {
                 tokio::task::yield_now().await;
-                let ready = poll::Host::poll(&mut store.data_mut().table, pollables).await?;
+                let table = &mut store.data_mut().table;
+                let mut ready = Vec::new();
+                for (index, pollable) in (0u32..).zip(&pollables) {
+                    let pollable = Resource::new_borrow(pollable.rep());
+                    if poll::HostPollable::ready(table, pollable).await? {
+                        ready.push(index);
+                    }
+                }
+                if ready.is_empty() {
+                    ready = poll::Host::poll(table, pollables).await?;
+                }
                 Ok((ready,))
             })
         },
