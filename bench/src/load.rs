@@ -6,6 +6,15 @@
 //! is right with or without a prefix and however the server chunks its
 //! replies. One thread drives every connection through mio, so that the
 //! client takes one core and the server the other.
+//!
+//! The client normally sleeps in `epoll_wait` when it has nothing to do, as
+//! any client would. On loopback that has a cost the server pays: its send
+//! runs the client's receive path, and waking a sleeping client is part of
+//! it. The slower of the two sides finds the other asleep more often, so
+//! this cost grows as a server gets slower. [`Waiting::Spin`] keeps the
+//! client awake (it polls without sleeping, taking its whole core), which
+//! removes that cost for every server: a diagnostic, not the measure the
+//! targets use.
 
 use crate::process::cpu_time;
 use hdrhistogram::Histogram;
@@ -41,6 +50,15 @@ impl Run {
     }
 }
 
+/// How the client waits for replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Sleeps in `epoll_wait` until a reply arrives.
+    Sleep,
+    /// Polls without ever sleeping.
+    Spin,
+}
+
 struct Client {
     stream: TcpStream,
     /// `FILL` bytes still expected for the request in flight.
@@ -58,8 +76,8 @@ pub fn closed_loop(
     server: u32,
     connections: usize,
     size: usize,
-    warmup: Duration,
-    measure: Duration,
+    (warmup, measure): (Duration, Duration),
+    waiting: Waiting,
 ) -> io::Result<Run> {
     let mut poll = Poll::new()?;
     let message = vec![FILL; size];
@@ -94,7 +112,11 @@ pub fn closed_loop(
         if now >= window_end {
             break;
         }
-        poll.poll(&mut events, Some(Duration::from_millis(10)))?;
+        let timeout = match waiting {
+            Waiting::Sleep => Duration::from_millis(10),
+            Waiting::Spin => Duration::ZERO,
+        };
+        poll.poll(&mut events, Some(timeout))?;
         for event in &events {
             let client = &mut clients[event.token().0];
             if client.unsent > 0 {

@@ -19,6 +19,7 @@ mod scenarios;
 mod servers;
 
 use clap::{Parser, Subcommand};
+use load::Waiting;
 use report::{Cell, Results};
 use servers::{Kind, Server};
 use std::net::SocketAddr;
@@ -60,8 +61,14 @@ enum Command {
         size: usize,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Poll without ever sleeping (see `Waiting::Spin`).
+        #[arg(long)]
+        spin: bool,
     },
 }
+
+/// The servers also measured with a client that never sleeps.
+const SPINNING: [Kind; 2] = [Kind::Native, Kind::Host];
 
 /// The shape of a run.
 struct Plan {
@@ -100,16 +107,10 @@ fn main() -> std::io::Result<()> {
         Some(Command::NativeServer { listen, prefix }) => {
             return native::serve(listen, prefix.as_bytes());
         }
-        Some(Command::Load { addr, pid, connections, size, seconds }) => {
-            let warmup = Duration::from_secs(1);
-            let run = load::closed_loop(
-                addr,
-                pid,
-                connections,
-                size,
-                warmup,
-                Duration::from_secs(seconds),
-            )?;
+        Some(Command::Load { addr, pid, connections, size, seconds, spin }) => {
+            let window = (Duration::from_secs(1), Duration::from_secs(seconds));
+            let waiting = if spin { Waiting::Spin } else { Waiting::Sleep };
+            let run = load::closed_loop(addr, pid, connections, size, window, waiting)?;
             let us = |q| run.latency.value_at_quantile(q) as f64 / 1e3;
             println!(
                 "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, server CPU {:.2} µs/req",
@@ -131,6 +132,8 @@ fn main() -> std::io::Result<()> {
     // Every repetition goes through every cell and server before the next
     // starts, so that a slow spell of the machine hits them all alike.
     let mut runs: Vec<(Kind, usize, usize, Vec<load::Run>)> = Vec::new();
+    let mut spinning: Vec<(Kind, Vec<load::Run>)> = Vec::new();
+    let window = (plan.warmup, plan.measure);
     for repetition in 0..plan.repetitions {
         for &size in plan.sizes {
             for &connections in plan.connections {
@@ -140,8 +143,8 @@ fn main() -> std::io::Result<()> {
                         server.pid(),
                         connections,
                         size,
-                        plan.warmup,
-                        plan.measure,
+                        window,
+                        Waiting::Sleep,
                     )?;
                     eprintln!(
                         "run {}/{}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s",
@@ -162,11 +165,28 @@ fn main() -> std::io::Result<()> {
                 }
             }
         }
+        // The diagnostic: the same 50 × 64 B with a client that never sleeps.
+        for server in servers.iter().filter(|s| SPINNING.contains(&s.kind)) {
+            let run = load::closed_loop(server.addr, server.pid(), 50, 64, window, Waiting::Spin)?;
+            eprintln!(
+                "run {}/{}:   50 ×   64 B  {:<20} {:>8.0} req/s, client spinning",
+                repetition + 1,
+                plan.repetitions,
+                server.kind.name(),
+                run.per_second()
+            );
+            match spinning.iter_mut().find(|(k, _)| *k == server.kind) {
+                Some((_, list)) => list.push(run),
+                None => spinning.push((server.kind, vec![run])),
+            }
+        }
     }
     let cells = runs
         .into_iter()
         .map(|(kind, connections, size, runs)| summarize(kind, connections, size, &runs))
         .collect();
+    let spinning =
+        spinning.into_iter().map(|(kind, runs)| summarize(kind, 50, 64, &runs)).collect();
 
     let streaming = servers
         .iter()
@@ -205,6 +225,7 @@ fn main() -> std::io::Result<()> {
         mode: if args.quick { "quick" } else { "full" },
         repetitions: plan.repetitions,
         cells,
+        spinning,
         streaming,
         idle,
         startup,

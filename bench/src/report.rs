@@ -21,6 +21,8 @@ pub struct Results {
     pub mode: &'static str,
     pub repetitions: usize,
     pub cells: Vec<Cell>,
+    /// 50 × 64 B with a client that never sleeps: a diagnostic.
+    pub spinning: Vec<Cell>,
     pub streaming: Vec<(Kind, Streamed)>,
     pub idle: Vec<(Kind, Result<Idle, String>)>,
     pub startup: Vec<(Kind, Duration)>,
@@ -128,6 +130,30 @@ impl Results {
                 cell.kind.name(),
                 cell.per_second,
                 cell.cpu_per_request_us
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Diagnostic: 50 × 64 B with a client that never sleeps\n\n\
+             On loopback a server's send runs the client's receive path, waking the client if it \
+             sleeps; the slower side finds the other asleep more often. A client that polls \
+             without sleeping removes that cost for every server. The targets use the sleeping \
+             client above.\n\n\
+             | server | req/s | vs native | p99 µs | server CPU µs/req | vs native |\n\
+             |---|---:|---:|---:|---:|---:|"
+        );
+        let native = self.spinning.iter().find(|c| c.kind == Kind::Native);
+        for cell in &self.spinning {
+            let vs = |f: fn(&Cell) -> f64| native.map_or(f64::NAN, |n| f(cell) / f(n));
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2}× | {:.0} | {:.1} | {:.2}× |",
+                cell.kind.name(),
+                cell.per_second,
+                vs(|c| c.per_second),
+                cell.latency_us[1],
+                cell.cpu_per_request_us,
+                vs(|c| c.cpu_per_request_us)
             );
         }
         let _ = writeln!(
