@@ -97,6 +97,10 @@ pub fn closed_loop(
     let mut latency = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
     let mut buf = vec![0; 64 * 1024];
     let mut events = Events::with_capacity(4096);
+    let timeout = match waiting {
+        Waiting::Sleep => Duration::from_millis(10),
+        Waiting::Spin => Duration::ZERO,
+    };
     let started = Instant::now();
     let window_start = started + warmup;
     let window_end = window_start + measure;
@@ -112,10 +116,6 @@ pub fn closed_loop(
         if now >= window_end {
             break;
         }
-        let timeout = match waiting {
-            Waiting::Sleep => Duration::from_millis(10),
-            Waiting::Spin => Duration::ZERO,
-        };
         poll.poll(&mut events, Some(timeout))?;
         for event in &events {
             let client = &mut clients[event.token().0];

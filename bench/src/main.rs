@@ -67,6 +67,9 @@ enum Command {
     },
 }
 
+/// What the runs of one cell share: server, connections, size, client.
+type RunKey = (Kind, usize, usize, Waiting);
+
 /// The servers also measured with a client that never sleeps.
 const SPINNING: [Kind; 2] = [Kind::Native, Kind::Host];
 
@@ -130,63 +133,50 @@ fn main() -> std::io::Result<()> {
         Kind::ALL.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
 
     // Every repetition goes through every cell and server before the next
-    // starts, so that a slow spell of the machine hits them all alike.
-    let mut runs: Vec<(Kind, usize, usize, Vec<load::Run>)> = Vec::new();
-    let mut spinning: Vec<(Kind, Vec<load::Run>)> = Vec::new();
+    // starts, so that a slow spell of the machine hits them all alike. Each
+    // ends with the diagnostic: 50 × 64 B with a client that never sleeps.
+    let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
     for repetition in 0..plan.repetitions {
-        for &size in plan.sizes {
-            for &connections in plan.connections {
-                for server in &servers {
-                    let run = load::closed_loop(
-                        server.addr,
-                        server.pid(),
-                        connections,
-                        size,
-                        window,
-                        Waiting::Sleep,
-                    )?;
-                    eprintln!(
-                        "run {}/{}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s",
-                        repetition + 1,
-                        plan.repetitions,
-                        connections,
-                        size,
-                        server.kind.name(),
-                        run.per_second()
-                    );
-                    match runs
-                        .iter_mut()
-                        .find(|(k, c, s, _)| *k == server.kind && *c == connections && *s == size)
-                    {
-                        Some((.., list)) => list.push(run),
-                        None => runs.push((server.kind, connections, size, vec![run])),
-                    }
-                }
-            }
-        }
-        // The diagnostic: the same 50 × 64 B with a client that never sleeps.
-        for server in servers.iter().filter(|s| SPINNING.contains(&s.kind)) {
-            let run = load::closed_loop(server.addr, server.pid(), 50, 64, window, Waiting::Spin)?;
+        let servers = &servers;
+        let matrix = plan.sizes.iter().flat_map(|&size| {
+            plan.connections.iter().flat_map(move |&connections| {
+                servers.iter().map(move |server| (server, connections, size, Waiting::Sleep))
+            })
+        });
+        let diagnostic = servers
+            .iter()
+            .filter(|server| SPINNING.contains(&server.kind))
+            .map(|server| (server, 50, 64, Waiting::Spin));
+        for (server, connections, size, waiting) in matrix.chain(diagnostic) {
+            let run =
+                load::closed_loop(server.addr, server.pid(), connections, size, window, waiting)?;
             eprintln!(
-                "run {}/{}:   50 ×   64 B  {:<20} {:>8.0} req/s, client spinning",
+                "run {}/{}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s{}",
                 repetition + 1,
                 plan.repetitions,
+                connections,
+                size,
                 server.kind.name(),
-                run.per_second()
+                run.per_second(),
+                if waiting == Waiting::Spin { ", client spinning" } else { "" }
             );
-            match spinning.iter_mut().find(|(k, _)| *k == server.kind) {
+            let key = (server.kind, connections, size, waiting);
+            match runs.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, list)) => list.push(run),
-                None => spinning.push((server.kind, vec![run])),
+                None => runs.push((key, vec![run])),
             }
         }
     }
-    let cells = runs
-        .into_iter()
-        .map(|(kind, connections, size, runs)| summarize(kind, connections, size, &runs))
-        .collect();
-    let spinning =
-        spinning.into_iter().map(|(kind, runs)| summarize(kind, 50, 64, &runs)).collect();
+    let (sleeping, spinning): (Vec<_>, Vec<_>) =
+        runs.into_iter().partition(|((.., waiting), _)| *waiting == Waiting::Sleep);
+    let summarize_all = |runs: Vec<(RunKey, Vec<load::Run>)>| -> Vec<Cell> {
+        runs.into_iter()
+            .map(|((kind, connections, size, _), runs)| summarize(kind, connections, size, &runs))
+            .collect()
+    };
+    let cells = summarize_all(sleeping);
+    let spinning = summarize_all(spinning);
 
     let streaming = servers
         .iter()
