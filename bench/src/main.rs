@@ -131,10 +131,12 @@ fn main() -> std::io::Result<()> {
     let limit = process::raise_fd_limit();
     let servers: Vec<Server> =
         Kind::ALL.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
+    let floor = Server::start(Kind::Floor)?;
 
     // Every repetition goes through every cell and server before the next
     // starts, so that a slow spell of the machine hits them all alike. Each
-    // ends with the diagnostic: 50 × 64 B with a client that never sleeps.
+    // ends with the diagnostics at 50 × 64 B: the minimal guest, and a client
+    // that never sleeps.
     let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
     for repetition in 0..plan.repetitions {
@@ -144,11 +146,12 @@ fn main() -> std::io::Result<()> {
                 servers.iter().map(move |server| (server, connections, size, Waiting::Sleep))
             })
         });
-        let diagnostic = servers
+        let spinning = servers
             .iter()
             .filter(|server| SPINNING.contains(&server.kind))
             .map(|server| (server, 50, 64, Waiting::Spin));
-        for (server, connections, size, waiting) in matrix.chain(diagnostic) {
+        let diagnostics = std::iter::once((&floor, 50, 64, Waiting::Sleep)).chain(spinning);
+        for (server, connections, size, waiting) in matrix.chain(diagnostics) {
             let run =
                 load::closed_loop(server.addr, server.pid(), connections, size, window, waiting)?;
             eprintln!(
@@ -168,6 +171,7 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    drop(floor);
     let (sleeping, spinning): (Vec<_>, Vec<_>) =
         runs.into_iter().partition(|((.., waiting), _)| *waiting == Waiting::Sleep);
     let summarize_all = |runs: Vec<(RunKey, Vec<load::Run>)>| -> Vec<Cell> {
@@ -175,7 +179,8 @@ fn main() -> std::io::Result<()> {
             .map(|((kind, connections, size, _), runs)| summarize(kind, connections, size, &runs))
             .collect()
     };
-    let cells = summarize_all(sleeping);
+    let (floor, cells): (Vec<_>, Vec<_>) =
+        summarize_all(sleeping).into_iter().partition(|cell| cell.kind == Kind::Floor);
     let spinning = summarize_all(spinning);
 
     let streaming = servers
@@ -215,6 +220,7 @@ fn main() -> std::io::Result<()> {
         mode: if args.quick { "quick" } else { "full" },
         repetitions: plan.repetitions,
         cells,
+        floor,
         spinning,
         streaming,
         idle,

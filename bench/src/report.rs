@@ -21,6 +21,8 @@ pub struct Results {
     pub mode: &'static str,
     pub repetitions: usize,
     pub cells: Vec<Cell>,
+    /// 50 × 64 B on the minimal guest (`bench/floor`): a diagnostic.
+    pub floor: Vec<Cell>,
     /// 50 × 64 B with a client that never sleeps: a diagnostic.
     pub spinning: Vec<Cell>,
     pub streaming: Vec<(Kind, Streamed)>,
@@ -130,6 +132,36 @@ impl Results {
                 cell.kind.name(),
                 cell.per_second,
                 cell.cpu_per_request_us
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n### Diagnostic: the least a WASI 0.2 guest does, 50 × 64 B\n\n\
+             `bench/floor` is a guest reduced to one `poll` over every connection, then `read`, \
+             `check-write` and `write` for each ready one: no scheduler, timers, limits or log. \
+             Under `echo-host` with the same client, it shows what any guest could reach with \
+             WASI 0.2 on this host; the gap to the echo guest is what the guest's own scheduler \
+             and limits cost.\n\n\
+             | server | req/s | vs native | vs Python seed | p99 µs | server CPU µs/req | vs native |\n\
+             |---|---:|---:|---:|---:|---:|---:|"
+        );
+        let native = self.cell(Kind::Native, 50, 64);
+        let seed = self.cell(Kind::Seed, 50, 64);
+        let rows = [native, seed, self.cell(Kind::Host, 50, 64), self.floor.first()];
+        for cell in rows.into_iter().flatten() {
+            let vs = |base: Option<&Cell>, f: fn(&Cell) -> f64| {
+                base.map_or(f64::NAN, |b| f(cell) / f(b))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2}× | {:.2}× | {:.0} | {:.1} | {:.2}× |",
+                cell.kind.name(),
+                cell.per_second,
+                vs(native, |c| c.per_second),
+                vs(seed, |c| c.per_second),
+                cell.latency_us[1],
+                cell.cpu_per_request_us,
+                vs(native, |c| c.cpu_per_request_us)
             );
         }
         let _ = writeln!(

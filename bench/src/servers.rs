@@ -2,8 +2,9 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,9 @@ pub enum Kind {
     Host,
     /// The echo guest under the stock `wasmtime run`.
     Stock,
+    /// The least a WASI 0.2 guest can do per request (`bench/floor`), under
+    /// `echo-host`: a yardstick, not one of the servers compared.
+    Floor,
 }
 
 impl Kind {
@@ -29,6 +33,7 @@ impl Kind {
             Kind::Seed => "Python seed",
             Kind::Host => "guest, echo-host",
             Kind::Stock => "guest, wasmtime run",
+            Kind::Floor => "minimal guest, echo-host",
         }
     }
 
@@ -51,6 +56,11 @@ impl Kind {
                 c
             }
             Kind::Host => Command::new(target.join("echo-host")),
+            Kind::Floor => {
+                let mut c = Command::new(target.join("echo-host"));
+                c.arg("--component").arg(floor_component());
+                c
+            }
             Kind::Stock => {
                 let mut c = Command::new("wasmtime");
                 c.args(["run", "-S", "inherit-network"]);
@@ -66,6 +76,29 @@ impl Kind {
 /// The workspace this crate belongs to.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is in the workspace").into()
+}
+
+/// The minimal guest of `bench/floor`, built for `wasm32-wasip2` on first
+/// use, in a target directory of its own so as not to wait on the lock of
+/// the build running the benchmark.
+fn floor_component() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target/floor");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&root)
+            .args(["build", "--release", "--package", "echo-floor", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building bench/floor for wasm32-wasip2 failed");
+        target_dir.join("wasm32-wasip2/release/echo-floor.wasm")
+    })
 }
 
 /// A server process, killed when dropped.
