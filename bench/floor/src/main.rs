@@ -3,8 +3,8 @@
 //! for each connection that is ready, `read`, `check-write` and `write` of
 //! `GOT:` and the chunk, in place.
 //!
-//! No tasks, wakers, timers or limits, and no buffer allocated beyond the
-//! one the `read` binding returns. It is not a server: a client that stops
+//! No tasks, wakers, timers or limits, and no allocation per request beyond
+//! the list the `read` binding returns. It is not a server: a client that stops
 //! reading blocks every other client (the `write` waits in `block`), and
 //! nothing is logged. Run under `echo-host --component`, which passes
 //! `--listen=ADDR`; it prints `listening on ADDR` like the echo guest.
@@ -62,7 +62,8 @@ fn main() {
                 Err(_) => ended.push(index),
             }
         }
-        for index in ended.into_iter().rev() {
+        ended.sort_unstable_by(|a, b| b.cmp(a));
+        for index in ended {
             connections.swap_remove(index);
         }
         while let Ok((socket, input, output)) = listener.accept() {
