@@ -25,7 +25,6 @@ pub(crate) struct Executor {
 
 struct Task {
     header: Arc<Header>,
-    waker: Waker,
     /// Taken out while the task is polled, so that no borrow of the slab is
     /// held while user code runs (and spawns, or wakes other tasks).
     future: Option<Pin<Box<dyn Future<Output = ()>>>>,
@@ -84,7 +83,7 @@ impl Executor {
                         return output;
                     }
                 } else {
-                    self.poll_task(&header);
+                    self.poll_task(header);
                 }
             }
             // Block for I/O only when nothing is left to run; otherwise just
@@ -97,29 +96,33 @@ impl Executor {
         }
     }
 
-    fn poll_task(&self, header: &Arc<Header>) {
-        let (mut future, waker) = {
+    /// Polls the task that `header`, just taken off the ready queue, belongs
+    /// to; the queue's reference becomes the task's waker for this poll.
+    fn poll_task(&self, header: Arc<Header>) {
+        let mut future = {
             let mut tasks = self.tasks.borrow_mut();
             match tasks.get_mut(header.key) {
                 // A waker can outlive its task, and the task's slot be reused:
                 // only the header stored in the slot is the slot's own.
-                Some(task) if Arc::ptr_eq(&task.header, header) => match task.future.take() {
-                    Some(future) => (future, task.waker.clone()),
+                Some(task) if Arc::ptr_eq(&task.header, &header) => match task.future.take() {
+                    Some(future) => future,
                     None => return,
                 },
                 _ => return,
             }
         };
+        let key = header.key;
+        let waker = Waker::from(header);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
             Poll::Ready(()) => {
-                let task = self.tasks.borrow_mut().remove(header.key);
+                let task = self.tasks.borrow_mut().remove(key);
                 // Dropped here, outside the borrow: dropping a future may
                 // cancel waits or wake other tasks.
                 drop(task);
                 drop(future);
             }
             Poll::Pending => {
-                if let Some(task) = self.tasks.borrow_mut().get_mut(header.key) {
+                if let Some(task) = self.tasks.borrow_mut().get_mut(key) {
                     task.future = Some(future);
                 }
             }
@@ -129,11 +132,7 @@ impl Executor {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()>>>) {
         let mut tasks = self.tasks.borrow_mut();
         let header = Arc::new(Header { key: tasks.next_key(), queued: AtomicBool::new(true) });
-        let key = tasks.insert(Task {
-            waker: Waker::from(header.clone()),
-            header: header.clone(),
-            future: Some(future),
-        });
+        let key = tasks.insert(Task { header: header.clone(), future: Some(future) });
         debug_assert_eq!(key, header.key);
         drop(tasks);
         self.ready.borrow_mut().push_back(header);
