@@ -42,28 +42,18 @@ pub trait Connection {
 /// Echoes every chunk from `conn` back with `prefix`, until the peer finishes
 /// sending; then finishes the reply stream too.
 pub async fn serve(conn: &mut impl Connection, prefix: &[u8]) -> io::Result<()> {
-    // One buffer, one write: a prefix sent on its own would cost a second
-    // system call and could be held back by Nagle's algorithm. The buffer is
-    // reused, so that a small request costs no allocation of its own.
-    let mut reply = Vec::new();
     while let Some(chunk) = conn.read(MAX_CHUNK).await? {
-        reply.clear();
+        // One buffer, one write: a prefix sent on its own would cost a second
+        // system call and could be held back by Nagle's algorithm.
+        let mut reply = Vec::with_capacity(prefix.len() + chunk.len());
         reply.extend_from_slice(prefix);
         reply.extend_from_slice(&chunk);
         // Only the reply is held while the client takes its time to read.
         drop(chunk);
         write_all(conn, &reply).await?;
-        // Between requests a connection keeps a small reply's room at most.
-        if reply.capacity() > KEPT_REPLY_CAPACITY {
-            reply = Vec::new();
-        }
     }
     conn.finish().await
 }
-
-/// The most room for replies a connection keeps while it waits for the next
-/// request: enough for a typical small message, little beside a socket.
-const KEPT_REPLY_CAPACITY: usize = 4 * 1024;
 
 async fn write_all(conn: &mut impl Connection, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
