@@ -9,13 +9,12 @@
 //! nothing is logged. Run under `echo-host --component`, which passes
 //! `--listen=ADDR`; it prints `listening on ADDR` like the echo guest.
 
+use echo_hostile::{family, finish, from_wasi, granted_address, to_wasi};
 use std::net::SocketAddr;
 use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, OutputStream};
 use wasip2::sockets::instance_network::instance_network;
-use wasip2::sockets::network::{
-    ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
-};
+use wasip2::sockets::network::ErrorCode;
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
@@ -31,9 +30,7 @@ struct Connection {
 }
 
 fn main() {
-    let addr = std::env::args()
-        .find_map(|arg| arg.strip_prefix("--listen=").and_then(|a| a.parse().ok()))
-        .expect("the host passes --listen=ADDR");
+    let addr = granted_address().expect("the host passes --listen=ADDR");
     let (listener, acceptable) = listen(addr).expect("listen on the granted address");
 
     let mut connections: Vec<Connection> = Vec::new();
@@ -96,8 +93,7 @@ fn write_all(output: &OutputStream, mut data: &[u8]) -> bool {
 }
 
 fn listen(addr: SocketAddr) -> Result<(TcpSocket, Pollable), ErrorCode> {
-    let family = if addr.is_ipv4() { IpAddressFamily::Ipv4 } else { IpAddressFamily::Ipv6 };
-    let socket = create_tcp_socket(family)?;
+    let socket = create_tcp_socket(family(addr))?;
     let ready = socket.subscribe();
     socket.start_bind(&instance_network(), to_wasi(addr))?;
     finish(&ready, || socket.finish_bind())?;
@@ -107,48 +103,4 @@ fn listen(addr: SocketAddr) -> Result<(TcpSocket, Pollable), ErrorCode> {
     let local = from_wasi(socket.local_address()?);
     println!("listening on {local}");
     Ok((socket, ready))
-}
-
-/// Completes a two-phase operation (`start-*`, then `finish-*`).
-fn finish(
-    ready: &Pollable,
-    mut finish: impl FnMut() -> Result<(), ErrorCode>,
-) -> Result<(), ErrorCode> {
-    loop {
-        match finish() {
-            Err(ErrorCode::WouldBlock) => ready.block(),
-            result => return result,
-        }
-    }
-}
-
-fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
-    match addr {
-        SocketAddr::V4(a) => {
-            let [b0, b1, b2, b3] = a.ip().octets();
-            IpSocketAddress::Ipv4(Ipv4SocketAddress { port: a.port(), address: (b0, b1, b2, b3) })
-        }
-        SocketAddr::V6(a) => {
-            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
-            IpSocketAddress::Ipv6(Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: 0,
-                address: (s0, s1, s2, s3, s4, s5, s6, s7),
-                scope_id: 0,
-            })
-        }
-    }
-}
-
-fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
-    match addr {
-        IpSocketAddress::Ipv4(a) => {
-            let (b0, b1, b2, b3) = a.address;
-            SocketAddr::from(([b0, b1, b2, b3], a.port))
-        }
-        IpSocketAddress::Ipv6(a) => {
-            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
-            SocketAddr::from(([s0, s1, s2, s3, s4, s5, s6, s7], a.port))
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! Helpers for the hostile test components in `src/bin/`: each is a
 //! `wasm32-wasip2` command that tries something the host must refuse and
-//! prints what happened, one line per attempt, for the test to read.
+//! prints what happened, one line per attempt, for the test to read. The
+//! benchmark's minimal guest (`bench/floor`) uses them too.
 
 use std::net::SocketAddr;
 use wasip2::io::poll::Pollable;
