@@ -21,6 +21,9 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 /// Asked of every `read`, as the echo guest asks for small messages.
 const READ_SIZE: u64 = 4096;
 
+/// What every reply starts with, as in the echo guest's default.
+const PREFIX: &[u8] = b"GOT:";
+
 /// One client. Field order is drop order: children before parents.
 struct Connection {
     readable: Pollable,
@@ -34,7 +37,7 @@ fn main() {
     let (listener, acceptable) = listen(addr).expect("listen on the granted address");
 
     let mut connections: Vec<Connection> = Vec::new();
-    let mut reply = b"GOT:".to_vec();
+    let mut reply = PREFIX.to_vec();
     loop {
         let ready = {
             let mut list: Vec<&Pollable> = Vec::with_capacity(connections.len() + 1);
@@ -50,7 +53,7 @@ fn main() {
             match connection.input.read(READ_SIZE) {
                 Ok(chunk) if chunk.is_empty() => {}
                 Ok(chunk) => {
-                    reply.truncate(4);
+                    reply.truncate(PREFIX.len());
                     reply.extend_from_slice(&chunk);
                     if !write_all(&connection.output, &reply) {
                         ended.push(index);
