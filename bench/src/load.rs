@@ -16,7 +16,7 @@
 //! removes that cost for every server: a diagnostic, not the measure the
 //! targets use.
 
-use crate::process::cpu_time;
+use crate::process::{cpu_time, kernel_time};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -37,6 +37,8 @@ pub struct Run {
     pub latency: Histogram<u64>,
     /// CPU time the server used in the window.
     pub server_cpu: Duration,
+    /// The part of it spent in the kernel (coarser: clock ticks).
+    pub server_kernel: Duration,
 }
 
 impl Run {
@@ -47,6 +49,16 @@ impl Run {
     /// Server CPU microseconds per request.
     pub fn cpu_per_request_us(&self) -> f64 {
         self.server_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+
+    /// Server CPU microseconds per request spent in the kernel.
+    pub fn kernel_per_request_us(&self) -> f64 {
+        self.server_kernel.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+
+    /// The share of the window the server was running: 1.0 is a whole core.
+    pub fn busy(&self) -> f64 {
+        self.server_cpu.as_secs_f64() / self.window.as_secs_f64()
     }
 }
 
@@ -106,12 +118,13 @@ pub fn closed_loop(
     let window_end = window_start + measure;
     let mut measuring = false;
     let mut requests = 0;
-    let mut cpu_start = Duration::ZERO;
+    let (mut cpu_start, mut kernel_start) = (Duration::ZERO, Duration::ZERO);
     loop {
         let now = Instant::now();
         if !measuring && now >= window_start {
             measuring = true;
             cpu_start = cpu_time(server);
+            kernel_start = kernel_time(server);
         }
         if now >= window_end {
             break;
@@ -152,7 +165,8 @@ pub fn closed_loop(
         }
     }
     let server_cpu = cpu_time(server).saturating_sub(cpu_start);
-    Ok(Run { requests, window: measure, latency, server_cpu })
+    let server_kernel = kernel_time(server).saturating_sub(kernel_start);
+    Ok(Run { requests, window: measure, latency, server_cpu, server_kernel })
 }
 
 fn start_request(client: &mut Client, message: &[u8]) -> io::Result<()> {

@@ -73,6 +73,9 @@ type RunKey = (Kind, usize, usize, Waiting);
 /// The servers also measured with a client that never sleeps.
 const SPINNING: [Kind; 2] = [Kind::Native, Kind::Host];
 
+/// The connection counts the minimal guest runs at: those of the targets.
+const FLOOR_CONNECTIONS: [usize; 2] = [50, 1000];
+
 /// The shape of a run.
 struct Plan {
     connections: &'static [usize],
@@ -116,12 +119,15 @@ fn main() -> std::io::Result<()> {
             let run = load::closed_loop(addr, pid, connections, size, window, waiting)?;
             let us = |q| run.latency.value_at_quantile(q) as f64 / 1e3;
             println!(
-                "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, server CPU {:.2} µs/req",
+                "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, \
+                 server CPU {:.2} µs/req ({:.2} in the kernel), busy {:.0}%",
                 run.per_second(),
                 us(0.5),
                 us(0.99),
                 us(0.999),
-                run.cpu_per_request_us()
+                run.cpu_per_request_us(),
+                run.kernel_per_request_us(),
+                run.busy() * 100.0
             );
             return Ok(());
         }
@@ -135,8 +141,8 @@ fn main() -> std::io::Result<()> {
 
     // Every repetition goes through every cell and server before the next
     // starts, so that a slow spell of the machine hits them all alike. Each
-    // ends with the diagnostics at 50 × 64 B: the minimal guest, and a client
-    // that never sleeps.
+    // ends with the diagnostics at 64 B: the minimal guest at 50 and 1,000
+    // connections, and a client that never sleeps at 50.
     let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
     for repetition in 0..plan.repetitions {
@@ -150,7 +156,10 @@ fn main() -> std::io::Result<()> {
             .iter()
             .filter(|server| SPINNING.contains(&server.kind))
             .map(|server| (server, 50, 64, Waiting::Spin));
-        let diagnostics = std::iter::once((&floor, 50, 64, Waiting::Sleep)).chain(spinning);
+        let diagnostics = FLOOR_CONNECTIONS
+            .iter()
+            .map(|&connections| (&floor, connections, 64, Waiting::Sleep))
+            .chain(spinning);
         for (server, connections, size, waiting) in matrix.chain(diagnostics) {
             let run =
                 load::closed_loop(server.addr, server.pid(), connections, size, window, waiting)?;
@@ -262,6 +271,8 @@ fn summarize(kind: Kind, connections: usize, size: usize, runs: &[load::Run]) ->
             median(runs.iter().map(|r| r.latency.max() as f64 / 1e3).collect()),
         ],
         cpu_per_request_us: median(runs.iter().map(load::Run::cpu_per_request_us).collect()),
+        kernel_per_request_us: median(runs.iter().map(load::Run::kernel_per_request_us).collect()),
+        busy: median(runs.iter().map(load::Run::busy).collect()),
     }
 }
 

@@ -14,6 +14,10 @@ pub struct Cell {
     /// Latency percentiles in microseconds: p50, p99, p99.9, max.
     pub latency_us: [f64; 4],
     pub cpu_per_request_us: f64,
+    /// The part of `cpu_per_request_us` spent in the kernel.
+    pub kernel_per_request_us: f64,
+    /// The share of the window the server was running (1.0: a whole core).
+    pub busy: f64,
 }
 
 /// Everything one invocation measured.
@@ -21,7 +25,8 @@ pub struct Results {
     pub mode: &'static str,
     pub repetitions: usize,
     pub cells: Vec<Cell>,
-    /// 50 × 64 B on the minimal guest (`bench/floor`): a diagnostic.
+    /// 64 B on the minimal guest (`bench/floor`), at 50 and 1,000
+    /// connections: a diagnostic.
     pub floor: Vec<Cell>,
     /// 50 × 64 B with a client that never sleeps: a diagnostic.
     pub spinning: Vec<Cell>,
@@ -134,36 +139,8 @@ impl Results {
                 cell.cpu_per_request_us
             );
         }
-        let _ = writeln!(
-            out,
-            "\n### Diagnostic: the least a WASI 0.2 guest does, 50 × 64 B\n\n\
-             `bench/floor` is a guest reduced to one `poll` over every connection, then `read`, \
-             `check-write` and `write` for each ready one: no scheduler, timers, limits or log. \
-             Under `echo-host` with the same client, it shows what any guest could reach with \
-             WASI 0.2 on this host; the gap to the echo guest is what the guest's own scheduler \
-             and limits cost.\n\n\
-             | server | req/s | vs native | vs Python seed | p99 µs | server CPU µs/req | vs native |\n\
-             |---|---:|---:|---:|---:|---:|---:|"
-        );
-        let native = self.cell(Kind::Native, 50, 64);
-        let seed = self.cell(Kind::Seed, 50, 64);
-        let rows = [native, seed, self.cell(Kind::Host, 50, 64), self.floor.first()];
-        for cell in rows.into_iter().flatten() {
-            let vs = |base: Option<&Cell>, f: fn(&Cell) -> f64| {
-                base.map_or(f64::NAN, |b| f(cell) / f(b))
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {:.0} | {:.2}× | {:.2}× | {:.0} | {:.1} | {:.2}× |",
-                cell.kind.name(),
-                cell.per_second,
-                vs(native, |c| c.per_second),
-                vs(seed, |c| c.per_second),
-                cell.latency_us[1],
-                cell.cpu_per_request_us,
-                vs(native, |c| c.cpu_per_request_us)
-            );
-        }
+        self.floor_diagnostic(&mut out);
+        self.scaling_diagnostic(&mut out);
         let _ = writeln!(
             out,
             "\n### Diagnostic: 50 × 64 B with a client that never sleeps\n\n\
@@ -228,6 +205,92 @@ impl Results {
             let _ = writeln!(out, "| {} | {:.1} ms |", kind.name(), took.as_secs_f64() * 1e3);
         }
         out
+    }
+
+    /// The minimal guest beside the others at 50 × 64 B, with where each
+    /// spends its time, and the budget 1.2× the seed leaves.
+    fn floor_diagnostic(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n### Diagnostic: the least a WASI 0.2 guest does, 50 × 64 B\n\n\
+             `bench/floor` is a guest reduced to one `poll` over every connection, then `read`, \
+             `check-write` and `write` for each ready one: no scheduler, timers, limits or log. \
+             Under `echo-host` with the same client, it shows what any guest could reach with \
+             WASI 0.2 on this host; the gap to the echo guest is what the guest's own scheduler \
+             and limits cost. \"Busy\" is the server's CPU time over the window (one core is \
+             100%); \"kernel\" is the part of its CPU time spent in system calls and the \
+             network stack, from `/proc/PID/stat` (on loopback, a send also runs the client's \
+             receive path).\n\n\
+             | server | req/s | vs native | vs Python seed | p99 µs | busy | CPU µs/req | kernel | user | CPU vs native |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let native = self.cell(Kind::Native, 50, 64);
+        let seed = self.cell(Kind::Seed, 50, 64);
+        let floor = self.floor.iter().find(|c| c.connections == 50);
+        let rows = [native, seed, self.cell(Kind::Host, 50, 64), floor];
+        for cell in rows.into_iter().flatten() {
+            let vs = |base: Option<&Cell>, f: fn(&Cell) -> f64| {
+                base.map_or(f64::NAN, |b| f(cell) / f(b))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2}× | {:.2}× | {:.0} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2}× |",
+                cell.kind.name(),
+                cell.per_second,
+                vs(native, |c| c.per_second),
+                vs(seed, |c| c.per_second),
+                cell.latency_us[1],
+                cell.busy * 100.0,
+                cell.cpu_per_request_us,
+                cell.kernel_per_request_us,
+                cell.cpu_per_request_us - cell.kernel_per_request_us,
+                vs(native, |c| c.cpu_per_request_us)
+            );
+        }
+        if let (Some(seed), Some(floor)) = (seed, floor) {
+            let budget = 1e6 / (1.2 * seed.per_second);
+            let _ = writeln!(
+                out,
+                "\nA server serves as many requests per second as its busy share over its CPU \
+                 per request. 1.2× the seed's {:.0} req/s on one whole core leaves {budget:.2} µs \
+                 per request; the minimal guest spent {:.2} µs in the kernel and {:.2} µs in \
+                 user space.",
+                seed.per_second,
+                floor.kernel_per_request_us,
+                floor.cpu_per_request_us - floor.kernel_per_request_us
+            );
+        }
+    }
+
+    /// Throughput at 1,000 connections against 50, for every server
+    /// including the minimal guest.
+    fn scaling_diagnostic(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n### Diagnostic: 1,000 vs 50 connections, 64 B\n\n\
+             | server | req/s at 50 | at 1,000 | 1,000 vs 50 | CPU µs/req at 50 | at 1,000 | kernel at 50 | at 1,000 |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let at = |kind: Kind, connections: usize| {
+            self.cell(kind, connections, 64).or_else(|| {
+                self.floor.iter().find(|c| c.kind == kind && c.connections == connections)
+            })
+        };
+        for kind in Kind::ALL.iter().copied().chain([Kind::Floor]) {
+            let (Some(few), Some(many)) = (at(kind, 50), at(kind, 1000)) else { continue };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.0} | {:.2}× | {:.2} | {:.2} | {:.2} | {:.2} |",
+                kind.name(),
+                few.per_second,
+                many.per_second,
+                many.per_second / few.per_second,
+                few.cpu_per_request_us,
+                many.cpu_per_request_us,
+                few.kernel_per_request_us,
+                many.kernel_per_request_us
+            );
+        }
     }
 
     /// A line plot over connection counts, one line per server, for `size`.
