@@ -20,7 +20,7 @@ mod servers;
 
 use clap::{Parser, Subcommand};
 use load::Waiting;
-use report::{Cell, Results};
+use report::{Cell, Results, Sample};
 use servers::{Kind, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,14 +73,23 @@ type RunKey = (Kind, usize, usize, Waiting);
 /// The servers also measured with a client that never sleeps.
 const SPINNING: [Kind; 2] = [Kind::Native, Kind::Host];
 
-/// The connection counts the minimal guest runs at: those of the targets.
-const FLOOR_CONNECTIONS: [usize; 2] = [50, 1000];
+/// The servers the targets compare.
+const TARGET_SERVERS: [Kind; 3] = [Kind::Native, Kind::Seed, Kind::Host];
+
+/// The connection counts of the closed-loop targets, at 64 B; the minimal
+/// guest runs at these too.
+const TARGET_CONNECTIONS: [usize; 2] = [50, 1000];
 
 /// The shape of a run.
 struct Plan {
     connections: &'static [usize],
     sizes: &'static [usize],
+    /// Rounds through every cell.
     repetitions: usize,
+    /// Further rounds through the target cells alone: the targets compare
+    /// servers within a round, and this machine's speed varies more between
+    /// rounds than the margins of some targets.
+    target_rounds: usize,
     warmup: Duration,
     measure: Duration,
     idle: usize,
@@ -91,6 +100,7 @@ const FULL: Plan = Plan {
     connections: &[1, 10, 50, 100, 500, 1000],
     sizes: &[64, 1024],
     repetitions: 3,
+    target_rounds: 10,
     warmup: Duration::from_secs(1),
     measure: Duration::from_secs(3),
     idle: 10_000,
@@ -101,6 +111,7 @@ const QUICK: Plan = Plan {
     connections: &[1, 50, 1000],
     sizes: &[64],
     repetitions: 1,
+    target_rounds: 2,
     warmup: Duration::from_millis(300),
     measure: Duration::from_secs(1),
     idle: 1_000,
@@ -139,34 +150,53 @@ fn main() -> std::io::Result<()> {
         Kind::ALL.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
     let floor = Server::start(Kind::Floor)?;
 
-    // Every repetition goes through every cell and server before the next
-    // starts, so that a slow spell of the machine hits them all alike. Each
-    // ends with the diagnostics at 64 B: the minimal guest at 50 and 1,000
-    // connections, and a client that never sleeps at 50.
+    // Every round goes through its cells and servers before the next starts,
+    // so that a slow spell of the machine hits them all alike. The first
+    // `repetitions` rounds go through every cell, then the diagnostics at
+    // 64 B: the minimal guest at the targets' connection counts, and a client
+    // that never sleeps at 50. The rounds after them repeat the target cells
+    // alone, the minimal guest's included.
     let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
-    for repetition in 0..plan.repetitions {
+    let rounds = plan.repetitions + plan.target_rounds;
+    // Ratios pair the runs of two cells by round, so every round must run
+    // every target cell.
+    assert!(
+        plan.sizes.contains(&64) && TARGET_CONNECTIONS.iter().all(|c| plan.connections.contains(c)),
+        "a plan's matrix must hold the target cells"
+    );
+    for round in 0..rounds {
         let servers = &servers;
-        let matrix = plan.sizes.iter().flat_map(|&size| {
-            plan.connections.iter().flat_map(move |&connections| {
-                servers.iter().map(move |server| (server, connections, size, Waiting::Sleep))
-            })
-        });
-        let spinning = servers
-            .iter()
-            .filter(|server| SPINNING.contains(&server.kind))
-            .map(|server| (server, 50, 64, Waiting::Spin));
-        let diagnostics = FLOOR_CONNECTIONS
-            .iter()
-            .map(|&connections| (&floor, connections, 64, Waiting::Sleep))
-            .chain(spinning);
-        for (server, connections, size, waiting) in matrix.chain(diagnostics) {
+        let jobs: Vec<(&Server, usize, usize, Waiting)> = if round < plan.repetitions {
+            let matrix = plan.sizes.iter().flat_map(|&size| {
+                plan.connections.iter().flat_map(move |&connections| {
+                    servers.iter().map(move |server| (server, connections, size, Waiting::Sleep))
+                })
+            });
+            let floor = TARGET_CONNECTIONS
+                .iter()
+                .map(|&connections| (&floor, connections, 64, Waiting::Sleep));
+            let spinning = servers
+                .iter()
+                .filter(|server| SPINNING.contains(&server.kind))
+                .map(|server| (server, 50, 64, Waiting::Spin));
+            matrix.chain(floor).chain(spinning).collect()
+        } else {
+            let compared = servers.iter().filter(|s| TARGET_SERVERS.contains(&s.kind));
+            let compared: Vec<&Server> = compared.chain([&floor]).collect();
+            TARGET_CONNECTIONS
+                .iter()
+                .flat_map(|&connections| {
+                    compared.iter().map(move |&server| (server, connections, 64, Waiting::Sleep))
+                })
+                .collect()
+        };
+        for (server, connections, size, waiting) in jobs {
             let run =
                 load::closed_loop(server.addr, server.pid(), connections, size, window, waiting)?;
             eprintln!(
-                "run {}/{}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s{}",
-                repetition + 1,
-                plan.repetitions,
+                "round {}/{rounds}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s{}",
+                round + 1,
                 connections,
                 size,
                 server.kind.name(),
@@ -228,6 +258,7 @@ fn main() -> std::io::Result<()> {
     let results = Results {
         mode: if args.quick { "quick" } else { "full" },
         repetitions: plan.repetitions,
+        target_rounds: plan.target_rounds,
         cells,
         floor,
         spinning,
@@ -252,7 +283,7 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The medians of a cell's runs.
+/// The medians of a cell's runs, and each run's figures in round order.
 fn summarize(kind: Kind, connections: usize, size: usize, runs: &[load::Run]) -> Cell {
     let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
@@ -273,6 +304,14 @@ fn summarize(kind: Kind, connections: usize, size: usize, runs: &[load::Run]) ->
         cpu_per_request_us: median(runs.iter().map(load::Run::cpu_per_request_us).collect()),
         kernel_per_request_us: median(runs.iter().map(load::Run::kernel_per_request_us).collect()),
         busy: median(runs.iter().map(load::Run::busy).collect()),
+        rounds: runs
+            .iter()
+            .map(|run| Sample {
+                per_second: run.per_second(),
+                p99_us: us(run, 0.99),
+                cpu_per_request_us: run.cpu_per_request_us(),
+            })
+            .collect(),
     }
 }
 
