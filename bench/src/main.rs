@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release                        # builds echo-host and the guest
 //! cargo run --release -p echo-bench -- --quick # a few seconds per cell
+//! cargo run --release -p echo-bench -- --targets # the target cells alone
 //! cargo run --release -p echo-bench            # the full matrix
 //! ```
 //!
@@ -30,8 +31,12 @@ use std::time::Duration;
 #[command(about = "Benchmark the echo server against native and the Python seed")]
 struct Args {
     /// A short run (seconds per cell, fewer cells), as CI runs it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "targets")]
     quick: bool,
+    /// Only the cells the targets compare, in more rounds (~9 minutes): no
+    /// matrix, streaming, idle or start-up measurements.
+    #[arg(long)]
+    targets: bool,
     /// Where to write the report and plots.
     #[arg(long, default_value_os_t = servers::workspace_root().join("bench/results"))]
     out: PathBuf,
@@ -82,6 +87,8 @@ const TARGET_CONNECTIONS: [usize; 2] = [50, 1000];
 
 /// The shape of a run.
 struct Plan {
+    /// The mode's name, which also names its files in the results folder.
+    name: &'static str,
     connections: &'static [usize],
     sizes: &'static [usize],
     /// Rounds through every cell.
@@ -94,9 +101,12 @@ struct Plan {
     measure: Duration,
     idle: usize,
     startups: usize,
+    /// Whether to measure streaming, idle connections and start-up.
+    scenarios: bool,
 }
 
 const FULL: Plan = Plan {
+    name: "full",
     connections: &[1, 10, 50, 100, 500, 1000],
     sizes: &[64, 1024],
     repetitions: 3,
@@ -105,9 +115,11 @@ const FULL: Plan = Plan {
     measure: Duration::from_secs(3),
     idle: 10_000,
     startups: 7,
+    scenarios: true,
 };
 
 const QUICK: Plan = Plan {
+    name: "quick",
     connections: &[1, 50, 1000],
     sizes: &[64],
     repetitions: 1,
@@ -116,6 +128,20 @@ const QUICK: Plan = Plan {
     measure: Duration::from_secs(1),
     idle: 1_000,
     startups: 3,
+    scenarios: true,
+};
+
+const TARGETS: Plan = Plan {
+    name: "targets",
+    connections: &TARGET_CONNECTIONS,
+    sizes: &[64],
+    repetitions: 0,
+    target_rounds: 15,
+    warmup: Duration::from_secs(1),
+    measure: Duration::from_secs(3),
+    idle: 0,
+    startups: 0,
+    scenarios: false,
 };
 
 fn main() -> std::io::Result<()> {
@@ -144,10 +170,16 @@ fn main() -> std::io::Result<()> {
         }
         None => {}
     }
-    let plan = if args.quick { QUICK } else { FULL };
+    let plan = match (args.quick, args.targets) {
+        (true, _) => QUICK,
+        (_, true) => TARGETS,
+        _ => FULL,
+    };
     let limit = process::raise_fd_limit();
-    let servers: Vec<Server> =
-        Kind::ALL.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
+    // Rounds of the target cells alone need neither the stock CLI nor the
+    // cells it is in.
+    let kinds: &[Kind] = if plan.repetitions > 0 { &Kind::ALL } else { &TARGET_SERVERS };
+    let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
     let floor = Server::start(Kind::Floor)?;
 
     // Every round goes through its cells and servers before the next starts,
@@ -222,11 +254,58 @@ fn main() -> std::io::Result<()> {
         summarize_all(sleeping).into_iter().partition(|cell| cell.kind == Kind::Floor);
     let spinning = summarize_all(spinning);
 
-    let streaming = servers
+    let (streaming, idle, startup) = if plan.scenarios {
+        scenarios_of(&plan, servers, limit)?
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
+    };
+
+    let results = Results {
+        mode: plan.name,
+        repetitions: plan.repetitions,
+        target_rounds: plan.target_rounds,
+        cells,
+        floor,
+        spinning,
+        streaming,
+        idle,
+        startup,
+    };
+    let report = results.markdown(&machine());
+    println!("{report}");
+    std::fs::create_dir_all(&args.out)?;
+    let name = plan.name;
+    std::fs::write(args.out.join(format!("{name}.md")), &report)?;
+    // A plot needs more than the targets' two connection counts.
+    let sizes = if plan.connections.len() > 2 { plan.sizes } else { &[] };
+    for size in sizes {
+        let svg = results
+            .svg(*size, &format!("requests per second, {size} B messages"), |c| c.per_second);
+        std::fs::write(args.out.join(format!("{name}-throughput-{size}B.svg")), svg)?;
+        let svg = results
+            .svg(*size, &format!("p99 latency (µs), {size} B messages"), |c| c.latency_us[1]);
+        std::fs::write(args.out.join(format!("{name}-p99-{size}B.svg")), svg)?;
+    }
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// What the scenarios beside the closed loop measured, per server:
+/// streaming, idle connections, start-up.
+type Scenarios = (
+    Vec<(Kind, scenarios::Streamed)>,
+    Vec<(Kind, Result<scenarios::Idle, String>)>,
+    Vec<(Kind, Duration)>,
+);
+
+/// Streams through each of `running`, then drops them and measures idle
+/// connections and start-up on fresh servers.
+fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Result<Scenarios> {
+    let streaming = running
         .iter()
         .map(|s| Ok((s.kind, scenarios::stream(s, plan.measure * 2)?)))
         .collect::<std::io::Result<_>>()?;
-    drop(servers);
+    drop(running);
     // Fresh servers: memory grown by the runs above would hide what idle
     // connections cost.
     let idle = Kind::ALL
@@ -254,33 +333,7 @@ fn main() -> std::io::Result<()> {
             Ok((kind, times[times.len() / 2]))
         })
         .collect::<std::io::Result<_>>()?;
-
-    let results = Results {
-        mode: if args.quick { "quick" } else { "full" },
-        repetitions: plan.repetitions,
-        target_rounds: plan.target_rounds,
-        cells,
-        floor,
-        spinning,
-        streaming,
-        idle,
-        startup,
-    };
-    let report = results.markdown(&machine());
-    println!("{report}");
-    std::fs::create_dir_all(&args.out)?;
-    let name = if args.quick { "quick" } else { "full" };
-    std::fs::write(args.out.join(format!("{name}.md")), &report)?;
-    for size in plan.sizes {
-        let svg = results
-            .svg(*size, &format!("requests per second, {size} B messages"), |c| c.per_second);
-        std::fs::write(args.out.join(format!("{name}-throughput-{size}B.svg")), svg)?;
-        let svg = results
-            .svg(*size, &format!("p99 latency (µs), {size} B messages"), |c| c.latency_us[1]);
-        std::fs::write(args.out.join(format!("{name}-p99-{size}B.svg")), svg)?;
-    }
-    eprintln!("wrote {}", args.out.display());
-    Ok(())
+    Ok((streaming, idle, startup))
 }
 
 /// The medians of a cell's runs, and each run's figures in round order.
