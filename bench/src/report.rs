@@ -51,6 +51,9 @@ struct Paired {
 
 impl Paired {
     /// `f(a) / f(b)` in every round that ran both cells; `None` if none did.
+    ///
+    /// Runs pair by position: a cell measured in fewer rounds than another
+    /// was measured in the first ones, those through every cell.
     fn new(a: &Cell, b: &Cell, f: fn(&Sample) -> f64) -> Option<Paired> {
         let ratios: Vec<f64> = a.rounds.iter().zip(&b.rounds).map(|(a, b)| f(a) / f(b)).collect();
         (!ratios.is_empty()).then_some(Paired { ratios })
