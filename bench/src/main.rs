@@ -21,7 +21,7 @@ mod servers;
 
 use clap::{Parser, Subcommand};
 use load::Waiting;
-use report::{Cell, Results, Sample};
+use report::{Cell, Results, Sample, median};
 use servers::{Kind, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ struct Args {
     /// A short run (seconds per cell, fewer cells), as CI runs it.
     #[arg(long, conflicts_with = "targets")]
     quick: bool,
-    /// Only the cells the targets compare, in more rounds (~9 minutes): no
+    /// Only the cells the targets compare, in more rounds (~8 minutes): no
     /// matrix, streaming, idle or start-up measurements.
     #[arg(long)]
     targets: bool,
@@ -338,10 +338,6 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
 
 /// The medians of a cell's runs, and each run's figures in round order.
 fn summarize(kind: Kind, connections: usize, size: usize, runs: &[load::Run]) -> Cell {
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     let us = |run: &load::Run, q: f64| run.latency.value_at_quantile(q) as f64 / 1e3;
     Cell {
         kind,

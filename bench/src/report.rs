@@ -60,9 +60,7 @@ impl Paired {
     }
 
     fn median(&self) -> f64 {
-        let mut sorted = self.ratios.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
+        median(self.ratios.clone())
     }
 
     fn min(&self) -> f64 {
@@ -77,6 +75,12 @@ impl Paired {
     fn rounds_meeting(&self, goal: f64, at_least: bool) -> usize {
         self.ratios.iter().filter(|&&r| if at_least { r >= goal } else { r <= goal }).count()
     }
+}
+
+/// The middle value (the upper of the two middle ones for an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// The median over the rounds of `f(a) / f(b)`; NaN if no round ran both.
