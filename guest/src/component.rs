@@ -1,7 +1,9 @@
 //! The component's `wasi:cli/run` export: arguments and environment in,
 //! [`server::run`] on the runtime, exit status out.
 
-use crate::{config, runtime, server};
+use crate::{runtime, server};
+use clap::Parser;
+use echo_settings::GuestCommand;
 
 /// Bindings for `wit/world.wit`. Every import is mapped onto the `wasip2`
 /// crate, so only the `wasi:cli/run` export is generated here.
@@ -36,22 +38,16 @@ struct Component;
 
 impl bindings::exports::wasi::cli::run::Guest for Component {
     fn run() -> Result<(), ()> {
-        let args = wasip2::cli::environment::get_arguments();
-        let env = wasip2::cli::environment::get_environment();
-        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        match config::Command::parse(args.into_iter().skip(1), lookup) {
-            Ok(config::Command::Help) => {
-                println!("{}", config::USAGE);
-                Ok(())
-            }
-            Ok(config::Command::Serve(config)) => {
-                runtime::block_on(server::run(config)).map_err(|e| eprintln!("echo: {e}"))
-            }
+        // Arguments, and `ECHO_*` environment variables for what they leave unset.
+        let command = match GuestCommand::try_parse() {
+            Ok(command) => command,
             Err(e) => {
-                eprintln!("echo: {e}\n\n{}", config::USAGE);
-                Err(())
+                // `--help` and `--version` are errors to clap, printed to stdout.
+                let _ = e.print();
+                return if e.use_stderr() { Err(()) } else { Ok(()) };
             }
-        }
+        };
+        runtime::block_on(server::run(command.into())).map_err(|e| eprintln!("echo: {e}"))
     }
 }
 

@@ -15,7 +15,8 @@
 //! - [`server`]: the accept loop, one task per connection, their limits
 //!   (connection cap, idle, stall and half-close timeouts), graceful
 //!   shutdown, and the log lines; [`shutdown`] says when to shut down.
-//! - [`config`] and [`settings`]: arguments, environment variables, defaults.
+//! - [`config`]: the command line, defined with the host in `echo-settings`,
+//!   as the server's configuration.
 //!
 //! The component exports `wasi:cli/run` from the shared `wit/world.wit`, so it
 //! runs under this project's host and under a stock `wasmtime run`.
@@ -29,7 +30,6 @@ pub mod echo;
 pub mod net;
 pub mod runtime;
 pub mod server;
-pub mod settings;
 pub mod shutdown;
 
 // The `wasi:cli/run` export. Left out of test builds, which are commands

@@ -1,119 +1,122 @@
-//! The command line.
+//! The command line, and the plain settings it makes for the layers below.
+//!
+//! The service's own flags (`--listen`, `--prefix`, the connection limits)
+//! come from `echo-settings`, the definition the guest parses its arguments
+//! with; the host adds what only a host can do. Everything is checked here,
+//! before anything starts.
 
-use crate::limits;
-use crate::supervisor::Restart;
+use crate::guest::CodeCache;
+use crate::limits::{self, Limits};
+use crate::supervisor::{Launch, Policy, Restart};
 use crate::watchdog;
-use clap::Parser;
-use std::fmt;
-use std::net::SocketAddr;
+use clap::{CommandFactory, Parser};
+use echo_settings::{GuestCommand, Service, Span};
 use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
-
-/// The guest's own defaults, compiled from the same file so the two agree.
-#[path = "../../guest/src/settings.rs"]
-mod settings;
 
 /// Serve TCP from a sandboxed WebAssembly component: by default the
 /// embedded echo server, which answers every chunk with `GOT:` + chunk.
 #[derive(Debug, Clone, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "Every option can also be set in the environment, as shown. \
+                  Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds."
+)]
 pub struct Config {
-    /// The one address the guest may listen on (port 0: a free port, kept
-    /// across restarts).
-    #[arg(long, value_name = "ADDR", default_value = settings::LISTEN)]
-    pub listen: SocketAddr,
-
-    /// Text put before every reply; empty for a plain echo.
-    #[arg(long, value_name = "STR", default_value = settings::PREFIX, allow_hyphen_values = true)]
-    pub prefix: String,
-
-    /// Connections served at once; past it, new clients wait in the backlog.
-    #[arg(long, value_name = "N", default_value_t = settings::MAX_CONNECTIONS)]
-    pub max_connections: usize,
-
-    /// Close a connection whose client has sent nothing for this long.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(settings::IDLE_TIMEOUT))]
-    pub idle_timeout: Span,
-
-    /// Close a connection whose client has not read its replies for this long.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(settings::STALL_TIMEOUT))]
-    pub stall_timeout: Span,
-
-    /// Time to deliver the last replies once a client has finished sending.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(settings::HALF_CLOSE_TIMEOUT))]
-    pub half_close_timeout: Span,
+    #[command(flatten)]
+    pub service: Service,
 
     /// The most linear memory the guest may have, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = limits::MAX_MEMORY_MIB)]
+    #[arg(
+        long,
+        value_name = "MIB",
+        env = "ECHO_MAX_MEMORY",
+        default_value_t = limits::MAX_MEMORY_MIB,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub max_memory: u64,
 
     /// Stop a guest that runs this long without returning to the host.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(watchdog::CPU_LIMIT))]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "ECHO_CPU_LIMIT",
+        default_value_t = Span(watchdog::CPU_LIMIT),
+        value_parser = Span::positive
+    )]
     pub cpu_limit: Span,
 
     /// Restart a guest that traps: always, never, or at most N times in a row.
-    #[arg(long, value_name = "POLICY", default_value_t = Restart::Always)]
+    #[arg(long, value_name = "POLICY", env = "ECHO_RESTART", default_value_t = Restart::Always)]
     pub restart: Restart,
 
     /// On SIGINT or SIGTERM, how long open connections may take to finish.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(crate::supervisor::GRACE_PERIOD))]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "ECHO_GRACE_PERIOD",
+        default_value_t = Span(crate::supervisor::GRACE_PERIOD)
+    )]
     pub grace_period: Span,
 
     /// Run this component instead of the embedded echo server. It must
     /// export `wasi:cli/run` and import no more than `wit/world.wit` lists.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "ECHO_COMPONENT")]
     pub component: Option<PathBuf>,
 
-    /// Further arguments for the guest, after `--`.
+    /// Keep compiled guests in this folder, so that later starts need not
+    /// compile them [default: Wasmtime's, under the user's cache folder].
+    #[arg(long, value_name = "DIR", env = "ECHO_CACHE_DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the guest at every start instead of keeping compiled code.
+    #[arg(long, env = "ECHO_NO_CACHE")]
+    pub no_cache: bool,
+
+    /// Further arguments for the guest, after `--`; for the embedded echo
+    /// server, any of its options (`echo_guest.wasm --help` lists them).
     #[arg(last = true, value_name = "ARGS")]
     pub guest_args: Vec<String>,
 }
 
 impl Config {
-    /// The guest's argument list: its name, the host's settings, then
-    /// [`Config::guest_args`].
+    /// What to start and how to supervise it, or why the command line is
+    /// refused.
     ///
-    /// Besides the user's settings the guest is told that stdin is the
-    /// shutdown signal, and that this host drops output streams without
-    /// waiting (see `guest/src/net/stream.rs`).
-    pub fn guest_argv(&self) -> Vec<String> {
-        let mut argv = vec![
-            "echo-guest".to_owned(),
-            format!("--listen={}", self.listen),
-            format!("--prefix={}", self.prefix),
-            format!("--max-connections={}", self.max_connections),
-            format!("--idle-timeout={}", self.idle_timeout),
-            format!("--stall-timeout={}", self.stall_timeout),
-            format!("--half-close-timeout={}", self.half_close_timeout),
-            "--shutdown-on-eof".to_owned(),
-            "--host-abandons-writes".to_owned(),
-        ];
-        argv.extend(self.guest_args.iter().cloned());
-        argv
-    }
-}
-
-/// A duration on the command line: `250ms`, `30s` (or `30`), `5m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span(pub Duration);
-
-impl FromStr for Span {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Span, String> {
-        settings::parse_duration(text).map(Span)
-    }
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let millis = self.0.as_millis();
-        match millis {
-            m if m % 60_000 == 0 && m > 0 => write!(f, "{}m", m / 60_000),
-            m if m % 1000 == 0 => write!(f, "{}s", m / 1000),
-            m => write!(f, "{m}ms"),
+    /// The echo guest's arguments are checked here with the guest's own
+    /// definition, so that a value it would refuse stops the host before
+    /// anything starts. Another component's arguments are its own business,
+    /// and pass through as given.
+    pub fn plan(self) -> Result<(Launch, Policy), clap::Error> {
+        let grant = self.service.listen;
+        let mut guest = GuestCommand {
+            service: self.service,
+            // The host closes the guest's stdin to ask it to stop, and drops
+            // output streams without waiting (see `sandbox`).
+            shutdown_on_eof: true,
+            host_abandons_writes: true,
+        };
+        let mut extra_args = self.guest_args;
+        if self.component.is_none() && !extra_args.is_empty() {
+            let argv = ["echo-guest".to_owned()].into_iter().chain(guest.to_args());
+            guest = GuestCommand::try_parse_from(argv.chain(extra_args.drain(..)))?;
         }
+        let limits =
+            Limits::new(guest.service.max_connections.get(), self.max_memory, self.cpu_limit.0);
+        let cache = match (self.no_cache, self.cache_dir) {
+            (true, _) => CodeCache::Off,
+            (false, None) => CodeCache::Default,
+            // Wasmtime wants an absolute path; the current folder is known now.
+            (false, Some(dir)) => CodeCache::At(std::path::absolute(&dir).map_err(|e| {
+                Config::command().error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--cache-dir {}: {e}", dir.display()),
+                )
+            })?),
+        };
+        let component = self.component;
+        let launch = Launch { grant, guest, extra_args, component, cache, limits };
+        let policy = Policy { restart: self.restart, grace_period: self.grace_period.0 };
+        Ok((launch, policy))
     }
 }
 
@@ -121,43 +124,51 @@ impl fmt::Display for Span {
 mod tests {
     use super::*;
 
-    #[test]
-    fn defaults_match_the_guest() {
-        let config = Config::parse_from(["echo-host"]);
-        assert_eq!(config.listen, "0.0.0.0:25000".parse().unwrap());
-        assert_eq!(config.prefix, "GOT:");
-        assert_eq!(
-            config.guest_argv(),
-            [
-                "echo-guest",
-                "--listen=0.0.0.0:25000",
-                "--prefix=GOT:",
-                "--max-connections=16384",
-                "--idle-timeout=5m",
-                "--stall-timeout=30s",
-                "--half-close-timeout=1m",
-                "--shutdown-on-eof",
-                "--host-abandons-writes",
-            ]
-        );
+    fn plan(args: &[&str]) -> Result<(Launch, Policy), clap::Error> {
+        Config::try_parse_from(["echo-host"].iter().chain(args))?.plan()
     }
 
     #[test]
-    fn odd_prefixes_pass_through_verbatim() {
-        for prefix in ["", "--help", "a=b", " x "] {
-            let config = Config::parse_from(["echo-host", "--prefix", prefix, "--", "extra"]);
-            let argv = config.guest_argv();
-            assert_eq!(argv[2], format!("--prefix={prefix}"));
-            assert_eq!(argv.last().unwrap(), "extra");
-        }
+    fn the_definition_is_consistent() {
+        Config::command().debug_assert();
     }
 
     #[test]
-    fn spans_round_trip() {
-        for text in ["250ms", "30s", "5m", "0s", "1500ms"] {
-            assert_eq!(text.parse::<Span>().unwrap().to_string(), text);
+    fn the_guest_gets_the_service_settings_and_the_host_switches() {
+        let (launch, policy) = plan(&["--prefix", "> ", "--max-connections", "7"]).unwrap();
+        assert_eq!(launch.guest.service.prefix, "> ");
+        assert_eq!(launch.guest.service.max_connections.get(), 7);
+        assert!(launch.guest.shutdown_on_eof && launch.guest.host_abandons_writes);
+        assert!(launch.extra_args.is_empty());
+        assert_eq!(policy.restart, Restart::Always);
+    }
+
+    /// The embedded guest's extra arguments are its options: checked now,
+    /// and the last one given wins.
+    #[test]
+    fn extra_arguments_for_the_echo_guest_are_checked() {
+        let (launch, _) = plan(&["--prefix", "a", "--", "--prefix=b"]).unwrap();
+        assert_eq!(launch.guest.service.prefix, "b");
+        // The guest may ask for another address; the grant is the host's.
+        let (launch, _) = plan(&["--listen", "127.0.0.1:1", "--", "--listen=127.0.0.1:2"]).unwrap();
+        assert_eq!(launch.guest.service.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(launch.grant, "127.0.0.1:1".parse().unwrap());
+        let refused = plan(&["--", "--max-connections", "0"]).unwrap_err();
+        assert!(refused.to_string().contains("--max-connections"), "{refused}");
+        assert!(plan(&["--", "--no-such-option"]).is_err());
+    }
+
+    #[test]
+    fn another_components_arguments_pass_through() {
+        let (launch, _) = plan(&["--component", "x.wasm", "--", "spin", "--odd"]).unwrap();
+        assert_eq!(launch.extra_args, ["spin", "--odd"]);
+    }
+
+    #[test]
+    fn host_values_are_checked() {
+        for args in [&["--max-memory", "0"][..], &["--cpu-limit", "0s"], &["--restart", "often"]] {
+            let error = plan(args).unwrap_err();
+            assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
         }
-        assert_eq!("90".parse::<Span>().unwrap(), Span(Duration::from_secs(90)));
-        assert!("soon".parse::<Span>().is_err());
     }
 }

@@ -7,8 +7,10 @@
 
 use clap::Parser;
 use echo_host::Config;
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 /// Every host call allocates a little (buffers, futures); mimalloc makes
 /// that cheaper than the system allocator does.
@@ -16,13 +18,33 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    // `RUST_LOG`: a level (`debug`), or levels by target
+    // (`info,echo_host=debug`); `info` by default.
+    let filter = match std::env::var("RUST_LOG") {
+        Err(_) => Targets::new().with_default(LevelFilter::INFO),
+        Ok(text) => match text.parse::<Targets>() {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("echo-host: RUST_LOG={text:?}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // Colours only for a terminal, and not even then under `NO_COLOR`.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour))
+        .with(filter)
         .init();
-    match echo_host::run(Config::parse()) {
+    let (launch, policy) = match Config::parse().plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("echo-host: the echo guest would refuse the arguments after `--`:");
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    match echo_host::run(&launch, policy) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("echo-host: {e:#}");
