@@ -1,13 +1,8 @@
 //! Builds the echo guest for `wasm32-wasip2`, so that `cargo build` of the
-//! host is the only command a user needs; `src/guest.rs` embeds the result.
+//! host is the only command a user needs; `src/lib.rs` embeds the result.
 //!
 //! As `wasm-pack` does, a missing `wasm32-wasip2` target is installed with
 //! rustup; without rustup the build stops and names the command to run.
-
-// The engine settings, shared with the host so that what is compiled here
-// loads there.
-#[path = "src/engine.rs"]
-mod engine;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,9 +11,9 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let host_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = host_dir.parent().expect("the host crate lives in the workspace");
-    for input in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    let here = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = here.ancestors().nth(2).expect("this crate lives in host/ in the workspace");
+    for input in ["guest/src", "guest/Cargo.toml", "settings", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
     ensure_target();
@@ -46,18 +41,6 @@ fn main() {
 
     let wasm = guest_dir.join(TARGET).join("release").join("echo_guest.wasm");
     println!("cargo:rustc-env=ECHO_GUEST_WASM={}", wasm.display());
-    precompile(&wasm);
-}
-
-/// Compiles the guest ahead of time with the host's own engine settings,
-/// for `src/guest.rs` to load without compiling at start-up.
-fn precompile(wasm: &Path) {
-    let engine = wasmtime::Engine::new(&engine::config()).expect("configure Wasmtime");
-    let bytes = std::fs::read(wasm).expect("read the guest");
-    let compiled = engine.precompile_component(&bytes).expect("compile the guest");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("echo_guest.cwasm");
-    std::fs::write(&out, compiled).expect("write the compiled guest");
-    println!("cargo:rustc-env=ECHO_GUEST_CWASM={}", out.display());
 }
 
 /// Makes sure the standard library for [`TARGET`] is installed.

@@ -1,48 +1,67 @@
-//! The Wasmtime engine, and the component it runs.
+//! The Wasmtime engine, and the components it runs.
+//!
+//! Compiled code is kept on disk by Wasmtime's own cache, keyed by the
+//! component's bytes, the Wasmtime version and the engine's settings: the
+//! first start compiles the embedded guest (about a second), later starts
+//! load it in milliseconds, and so does a `--component` given again. The
+//! cache holds machine code that is run without further checks, so its
+//! folder must be writable only by the user running the host, as Wasmtime's
+//! default (under the user's own cache folder) is.
 
-use std::path::Path;
-use wasmtime::Engine;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 use wasmtime::component::Component;
 use wasmtime::error::Context;
+use wasmtime::{Cache, CacheConfig, Engine};
 
-/// The echo component, built from `guest/` by `build.rs`.
-pub const ECHO_GUEST: &[u8] = include_bytes!(env!("ECHO_GUEST_WASM"));
+pub use echo_guest_wasm::ECHO_GUEST;
 
-/// The same component compiled ahead of time by `build.rs`, so that starting
-/// takes milliseconds instead of a compilation.
-const ECHO_GUEST_COMPILED: &[u8] = include_bytes!(env!("ECHO_GUEST_CWASM"));
-
-/// The engine that compiles and runs guests.
-pub fn engine() -> wasmtime::Result<Engine> {
-    Engine::new(&crate::engine::config()).context("configure Wasmtime")
+/// Where compiled code is kept between starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCache {
+    /// Wasmtime's default folder, under the user's cache folder.
+    Default,
+    /// This folder.
+    At(PathBuf),
+    /// Nowhere: compile at every start.
+    Off,
 }
 
-/// Compiles the component at `path`, or the embedded echo server if `None`.
-pub fn load(engine: &Engine, path: Option<&Path>) -> wasmtime::Result<Component> {
-    match path {
-        None => match embedded_precompiled(engine) {
-            Ok(component) => Ok(component),
-            Err(e) => {
-                // Built for another CPU, say: compiling is slower, not wrong.
-                tracing::info!(
-                    "compiling the embedded guest: its precompiled form does not load: {e}"
-                );
-                Component::new(engine, ECHO_GUEST).context("compile the embedded echo guest")
+/// The engine that compiles and runs guests: epoch interruption for the
+/// [`watchdog`](crate::watchdog), compiled code kept in `cache`, Wasmtime's
+/// defaults otherwise.
+///
+/// A cache that cannot be used (a read-only file system, no home folder) is
+/// no reason not to serve: the host says so and compiles at every start.
+pub fn engine(cache: &CodeCache) -> wasmtime::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let settings = match cache {
+        CodeCache::Off => None,
+        CodeCache::Default => Some(CacheConfig::new()),
+        CodeCache::At(folder) => Some(CacheConfig::new().with_directory(folder).clone()),
+    };
+    if let Some(settings) = settings {
+        match Cache::new(settings) {
+            Ok(cache) => {
+                tracing::debug!(folder = %cache.directory().display(), "compiled code is cached");
+                config.cache(Some(cache));
             }
-        },
-        Some(path) => Component::from_file(engine, path)
-            .with_context(|| format!("load component {}", path.display())),
+            Err(e) => tracing::warn!("compiling at every start: the code cache is unusable: {e:#}"),
+        }
     }
+    Engine::new(&config).context("configure Wasmtime")
 }
 
-/// The precompiled guest, if this engine can run it.
-fn embedded_precompiled(engine: &Engine) -> wasmtime::Result<Component> {
-    // SAFETY: `deserialize` runs machine code without checking it, so its
-    // input must come from Wasmtime's own `precompile_component`. These bytes
-    // do: `build.rs` produced them with this very Wasmtime version and
-    // engine settings (`crate::engine::config`), from the guest embedded
-    // beside them, and they are compiled into this binary, out of anyone
-    // else's reach. Wasmtime still checks the version and settings, and
-    // refuses a mismatch with an error rather than running it.
-    unsafe { Component::deserialize(engine, ECHO_GUEST_COMPILED) }
+/// Compiles the component at `path`, or the embedded echo server if `None`,
+/// unless the engine's cache has it already.
+pub fn load(engine: &Engine, path: Option<&Path>) -> wasmtime::Result<Component> {
+    let started = Instant::now();
+    let component = match path {
+        None => Component::new(engine, ECHO_GUEST).context("compile the embedded echo guest")?,
+        Some(path) => Component::from_file(engine, path)
+            .with_context(|| format!("load component {}", path.display()))?,
+    };
+    tracing::debug!(took = ?started.elapsed(), "the guest is compiled");
+    Ok(component)
 }

@@ -1,7 +1,7 @@
 //! Runs the echo component, or another `wasi:cli/run` component, under
 //! Wasmtime with only the capabilities an echo server needs.
 //!
-//! - [`config`]: the command line.
+//! - [`config`]: the command line, checked, as plain settings for the rest.
 //! - [`sandbox`]: what the guest may reach: the interfaces linked, and the
 //!   network grant behind them.
 //! - [`guest`]: the engine, the embedded echo component, and loading one.
@@ -16,7 +16,6 @@
 #![allow(rustdoc::private_intra_doc_links, reason = "documented with private items")]
 
 pub mod config;
-pub mod engine;
 pub mod guest;
 pub mod limits;
 pub mod sandbox;
@@ -24,6 +23,7 @@ pub mod supervisor;
 pub mod watchdog;
 
 pub use config::Config;
+pub use supervisor::{Launch, Policy};
 
 use std::process::ExitCode;
 use wasmtime::error::Context;
@@ -43,10 +43,10 @@ mod bindings {
 /// event loop's own.
 const SPARE_DESCRIPTORS: u64 = 64;
 
-/// Runs the guest that `config` names, under supervision, until it exits or
-/// the process is asked to stop; says how the process should exit.
-pub fn run(config: Config) -> wasmtime::Result<ExitCode> {
-    limits::raise_open_files(config.max_connections as u64 + SPARE_DESCRIPTORS);
+/// Runs what `launch` says under supervision, until the guest exits or the
+/// process is asked to stop; says how the process should exit.
+pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
+    limits::raise_open_files(launch.guest.service.max_connections.get() as u64 + SPARE_DESCRIPTORS);
     // One thread: the guest is single-threaded, and Wasmtime's WASI work
     // (socket readiness, background writes) then happens on the same thread
     // that runs it, without cross-thread wake-ups.
@@ -55,9 +55,9 @@ pub fn run(config: Config) -> wasmtime::Result<ExitCode> {
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async {
-        let engine = guest::engine()?;
+        let engine = guest::engine(&launch.cache)?;
         watchdog::start_ticking(&engine);
-        let component = guest::load(&engine, config.component.as_deref())?;
+        let component = guest::load(&engine, launch.component.as_deref())?;
         for (name, _) in component.component_type().imports(&engine) {
             tracing::debug!(import = name, "the guest imports");
         }
@@ -67,6 +67,6 @@ pub fn run(config: Config) -> wasmtime::Result<ExitCode> {
             .context("link the guest: it imports something this host does not grant")?;
         let pre =
             bindings::EchoServerPre::new(pre).context("the guest does not export wasi:cli/run")?;
-        supervisor::supervise(config, engine, pre).await
+        supervisor::supervise(launch, policy, &engine, &pre).await
     })
 }

@@ -1,6 +1,7 @@
 //! What a guest may consume: memory, resource handles, bytes per host call,
-//! and the process's open files.
+//! time between host calls, and the process's open files.
 
+use std::time::Duration;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
 /// The default cap on the guest's linear memory, in MiB.
@@ -22,8 +23,8 @@ const SPARE_ENTRIES: usize = 1024;
 /// while keeping a hostile guest from making the host copy gigabytes.
 pub const HOSTCALL_FUEL: usize = 1 << 20;
 
-/// How much the guest may hold, derived from the command line.
-#[derive(Debug, Clone, Copy)]
+/// How much the guest may hold and take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Linear memory, in bytes.
     pub memory: usize,
@@ -31,16 +32,19 @@ pub struct Limits {
     /// creates sockets or pollables in a loop traps here, long before the
     /// host runs out of descriptors.
     pub table: usize,
+    /// The longest the guest may run without calling the host (see
+    /// [`watchdog`](crate::watchdog)).
+    pub cpu: Duration,
 }
 
 impl Limits {
     /// Limits for a guest serving up to `max_connections` with at most
-    /// `max_memory_mib` of memory.
-    pub fn new(max_connections: usize, max_memory_mib: u64) -> Limits {
+    /// `max_memory_mib` of memory, interrupted after `cpu` without a host call.
+    pub fn new(max_connections: usize, max_memory_mib: u64, cpu: Duration) -> Limits {
         let memory = usize::try_from(max_memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let table =
             max_connections.saturating_mul(ENTRIES_PER_CONNECTION).saturating_add(SPARE_ENTRIES);
-        Limits { memory, table }
+        Limits { memory, table, cpu }
     }
 
     /// The store limiter: memory growth past the cap fails (the guest's

@@ -15,7 +15,6 @@
 //! - bounded memory, resource handles, bytes per host call ([`Limits`]) and
 //!   time between host calls ([`watchdog`]).
 
-use crate::config::Config;
 use crate::limits::{HOSTCALL_FUEL, Limits};
 use crate::watchdog::{self, Watchdog};
 use std::net::SocketAddr;
@@ -38,23 +37,24 @@ pub struct Sandbox {
     table: ResourceTable,
     limits: StoreLimits,
     /// See [`watchdog`].
-    pub watchdog: Watchdog,
+    watchdog: Watchdog,
 }
 
 impl Sandbox {
-    /// A store for one run of a guest, granting what `config` asks for and
-    /// nothing else. `stdin` is the guest's end of the shutdown pipe: when
-    /// the host drops the other end, the guest reads end of file.
+    /// A store for one run of a guest given `argv`, within `limits`, on the
+    /// network `grant`, and nothing else. `stdin` is the guest's end of the
+    /// shutdown pipe: when the host drops the other end, the guest reads end
+    /// of file.
     pub fn store(
         engine: &Engine,
-        config: &Config,
+        argv: &[String],
+        limits: &Limits,
         grant: &NetworkGrant,
         stdin: DuplexStream,
     ) -> Store<Sandbox> {
-        let limits = Limits::new(config.max_connections, config.max_memory);
         let grant = grant.clone();
         let wasi = WasiCtxBuilder::new()
-            .args(&config.guest_argv())
+            .args(argv)
             .stdin(AsyncStdinStream::new(stdin))
             .inherit_stdout()
             .inherit_stderr()
@@ -75,7 +75,7 @@ impl Sandbox {
             wasi,
             table,
             limits: limits.store_limits(),
-            watchdog: Watchdog::new(config.cpu_limit.0),
+            watchdog: Watchdog::new(limits.cpu),
         };
         let mut store = Store::new(engine, sandbox);
         store.limiter(|sandbox| &mut sandbox.limits);
@@ -83,6 +83,12 @@ impl Sandbox {
         store.set_hostcall_fuel(HOSTCALL_FUEL);
         watchdog::install(&mut store);
         store
+    }
+}
+
+impl AsMut<Watchdog> for Sandbox {
+    fn as_mut(&mut self) -> &mut Watchdog {
+        &mut self.watchdog
     }
 }
 

@@ -9,9 +9,13 @@
 //! exits 0.
 
 use crate::bindings::EchoServerPre;
-use crate::config::{Config, Span};
+use crate::guest::CodeCache;
+use crate::limits::Limits;
 use crate::sandbox::{NetworkGrant, Sandbox};
+use echo_settings::{GuestCommand, Span};
 use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -33,6 +37,49 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A guest that ran this long before trapping is considered to have been
 /// healthy: the count of traps in a row, and the backoff, start over.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// What to run, run after run.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The one address the guest may listen on.
+    pub grant: SocketAddr,
+    /// The settings the guest is given as arguments.
+    pub guest: GuestCommand,
+    /// Arguments after those, for a component other than the echo guest.
+    pub extra_args: Vec<String>,
+    /// The component to run instead of the embedded echo guest.
+    pub component: Option<PathBuf>,
+    /// Where its compiled code is kept between starts.
+    pub cache: CodeCache,
+    /// What each run may consume.
+    pub limits: Limits,
+}
+
+impl Launch {
+    /// The guest's argument list, its name first. A guest told to listen on
+    /// the granted address is told the port bound there before, if any.
+    fn argv(&self, bound: Option<SocketAddr>) -> Vec<String> {
+        let mut guest = self.guest.clone();
+        if let Some(bound) = bound
+            && guest.service.listen == self.grant
+        {
+            guest.service.listen = bound;
+        }
+        let mut argv = vec!["echo-guest".to_owned()];
+        argv.extend(guest.to_args());
+        argv.extend(self.extra_args.iter().cloned());
+        argv
+    }
+}
+
+/// How runs follow one another.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Whether a guest that traps is started again.
+    pub restart: Restart,
+    /// How long open connections may take to finish once asked to stop.
+    pub grace_period: Duration,
+}
 
 /// Whether a guest that traps is started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,18 +129,23 @@ impl fmt::Display for Restart {
 /// Runs the guest until it exits, traps past the restart policy, or is shut
 /// down, and says how the process should exit.
 pub async fn supervise(
-    mut config: Config,
-    engine: Engine,
-    pre: EchoServerPre<Sandbox>,
+    launch: &Launch,
+    policy: Policy,
+    engine: &Engine,
+    pre: &EchoServerPre<Sandbox>,
 ) -> wasmtime::Result<ExitCode> {
     let mut signals = Signals::new().context("listen for SIGINT and SIGTERM")?;
-    let grant = NetworkGrant::new(config.listen);
+    let grant = NetworkGrant::new(launch.grant);
     let mut traps_in_a_row = 0;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        tracing::info!(listen = %config.listen, "starting the guest; it may listen there only");
+        // With port 0, a restarted guest is given the port its predecessor had.
+        let listen = grant.bound().unwrap_or(grant.listen);
+        tracing::info!(%listen, "starting the guest; it may listen there only");
         let started = Instant::now();
-        let error = match run_once(&engine, &pre, &config, &grant, &mut signals).await? {
+        let argv = launch.argv(grant.bound());
+        let run = run_once(engine, pre, &argv, &launch.limits, &grant, policy, &mut signals);
+        let error = match run.await? {
             End::Exit(code) => return Ok(code),
             End::Trap(error) => error,
         };
@@ -102,16 +154,12 @@ pub async fn supervise(
             backoff = FIRST_BACKOFF;
         }
         traps_in_a_row += 1;
-        let error = explain(error, config.cpu_limit);
+        let error = explain(error, launch.limits.cpu);
         tracing::error!("the guest trapped: {error:?}");
-        if !config.restart.allows(traps_in_a_row) {
+        if !policy.restart.allows(traps_in_a_row) {
             return Err(
-                error.context(format!("the guest trapped (restart policy: {})", config.restart))
+                error.context(format!("the guest trapped (restart policy: {})", policy.restart))
             );
-        }
-        // With port 0, the restarted guest gets the port its predecessor had.
-        if let Some(bound) = grant.bound() {
-            config.listen = bound;
         }
         tracing::warn!(traps_in_a_row, "restarting the guest in {backoff:?}");
         tokio::select! {
@@ -133,13 +181,15 @@ enum End {
 async fn run_once(
     engine: &Engine,
     pre: &EchoServerPre<Sandbox>,
-    config: &Config,
+    argv: &[String],
+    limits: &Limits,
     grant: &NetworkGrant,
+    policy: Policy,
     signals: &mut Signals,
 ) -> wasmtime::Result<End> {
     // The guest's stdin; dropping the host's end is the shutdown signal.
     let (shutdown, stdin) = tokio::io::duplex(64);
-    let mut store = Sandbox::store(engine, config, grant, stdin);
+    let mut store = Sandbox::store(engine, argv, limits, grant, stdin);
     let guest = pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
     // Unconstrained: Tokio's cooperative budget allows 128 readiness checks
     // per poll of a task, and one guest `poll` call checks every parked
@@ -150,7 +200,7 @@ async fn run_once(
     let result = tokio::select! {
         result = &mut run => result,
         () = signals.recv() => {
-            let Span(grace) = config.grace_period;
+            let grace = policy.grace_period;
             tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
             drop(shutdown);
             tokio::select! {
@@ -168,7 +218,7 @@ async fn run_once(
     };
     match result {
         Ok(Ok(())) => Ok(End::Exit(ExitCode::SUCCESS)),
-        Ok(Err(())) => bail!("the guest exited with an error"),
+        Ok(Err(())) => bail!("the guest stopped with an error (its message is above)"),
         Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(exit) => Ok(End::Exit(ExitCode::from(u8::try_from(exit.0).unwrap_or(1)))),
             None => Ok(End::Trap(e)),
@@ -177,10 +227,11 @@ async fn run_once(
 }
 
 /// Adds what a trap means in this host's terms.
-fn explain(error: wasmtime::Error, cpu_limit: Span) -> wasmtime::Error {
+fn explain(error: wasmtime::Error, cpu_limit: Duration) -> wasmtime::Error {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => error.context(format!(
-            "interrupted: the guest ran for {cpu_limit} without returning to the host (--cpu-limit)"
+            "interrupted: the guest ran for {} without returning to the host (--cpu-limit)",
+            Span(cpu_limit)
         )),
         Some(trap) => {
             let kind = format!("{trap:?}");

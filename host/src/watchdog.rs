@@ -11,7 +11,6 @@
 //! Between ticks the guest also yields to the host's event loop, so the host
 //! stays responsive (to signals, say) even while a guest spins.
 
-use crate::sandbox::Sandbox;
 use std::thread;
 use std::time::Duration;
 use wasmtime::{CallHook, Engine, Store, UpdateDeadline};
@@ -61,15 +60,15 @@ pub fn start_ticking(engine: &Engine) {
         .expect("start the epoch thread");
 }
 
-/// Arms the watchdog on `store`.
-pub fn install(store: &mut Store<Sandbox>) {
+/// Arms the watchdog on `store`, whose data keeps it.
+pub fn install<T: AsMut<Watchdog> + 'static>(store: &mut Store<T>) {
     store.call_hook(|mut store, hook| {
         if let CallHook::CallingHost = hook {
-            store.data_mut().watchdog.host_calls += 1;
+            store.data_mut().as_mut().host_calls += 1;
         }
         Ok(())
     });
-    store.epoch_deadline_callback(|mut store| Ok(on_tick(&mut store.data_mut().watchdog)));
+    store.epoch_deadline_callback(|mut store| Ok(on_tick(store.data_mut().as_mut())));
     store.set_epoch_deadline(1);
 }
 
