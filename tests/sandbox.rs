@@ -4,11 +4,11 @@
 
 mod support;
 
+use echo_testkit::Process;
 use rustix::process::Signal;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 use support::server::{ECHO_HOST, run_to_exit};
 use support::{DEADLINE, Server, connect, hostile};
@@ -41,9 +41,9 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Binding a port other than the granted one is refused with access-denied.
+/// S1: binding a port other than the granted one is refused with access-denied.
 #[test]
-fn binding_another_port_is_refused() {
+fn s01_binding_another_port_is_refused() {
     let other: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut server = hostile_host("127.0.0.1:0", &[&format!("bind={other}")]);
     let line = format!("bind {other}: access-denied");
@@ -52,9 +52,9 @@ fn binding_another_port_is_refused() {
     assert_alive(&mut server);
 }
 
-/// The granted port on another address (every interface, IPv6) is refused.
+/// S2: the granted port on another address (every interface, IPv6) is refused.
 #[test]
-fn binding_the_granted_port_elsewhere_is_refused() {
+fn s02_binding_the_granted_port_elsewhere_is_refused() {
     let port = free_port();
     let mut server = hostile_host(
         &format!("127.0.0.1:{port}"),
@@ -73,9 +73,9 @@ fn binding_the_granted_port_elsewhere_is_refused() {
     assert_alive(&mut server);
 }
 
-/// Connecting out, even to loopback, is refused; the target sees nothing.
+/// S3: connecting out, even to loopback, is refused; the target sees nothing.
 #[test]
-fn connecting_out_is_refused() {
+fn s03_connecting_out_is_refused() {
     let target = TcpListener::bind("127.0.0.1:0").unwrap();
     target.set_nonblocking(true).unwrap();
     let addr = target.local_addr().unwrap();
@@ -90,9 +90,9 @@ fn connecting_out_is_refused() {
     assert_alive(&mut server);
 }
 
-/// Components importing UDP or name lookup are not linked, so never run.
+/// S4: components importing UDP or name lookup are not linked, so never run.
 #[test]
-fn udp_and_name_lookup_are_not_linked() {
+fn s04_udp_and_name_lookup_are_not_linked() {
     for (name, interface, attempt) in [
         ("udp", "wasi:sockets/udp", "udp socket:"),
         ("lookup", "wasi:sockets/ip-name-lookup", "name lookup:"),
@@ -147,17 +147,15 @@ fn hostile_run(action: &str, flags: &[&str]) -> (std::process::ExitStatus, Strin
 }
 
 /// Starts the hostile component's `action` under `echo-host` with `flags`,
-/// waiting until it says `ready_line`.
-fn hostile_start(action: &str, flags: &[&str], ready_line: &str) -> Server {
+/// waiting until it says `ready_line`, the line it prints as it starts.
+fn hostile_start(action: &str, flags: &[&str], ready_line: &str) -> Process {
     let flags: Vec<&str> =
         ["--listen", "127.0.0.1:0"].into_iter().chain(flags.iter().copied()).collect();
-    let command = hostile::under_host("hostile", &flags, &[action, "serve"]);
-    // `serve` never comes: `Server::start` waits for a listening line, so
-    // wait for the action's own line instead.
-    let mut server = Server::start_unannounced(command);
-    assert!(server.wait_for_line(ready_line, DEADLINE).is_some(), "{}", server.log());
-    assert!(server.is_running());
-    server
+    // The action never ends, so it never listens: wait for its own line.
+    let mut guest = Process::spawn(hostile::under_host("hostile", &flags, &[action]));
+    assert!(guest.wait_for_line(ready_line, DEADLINE).is_some(), "{}", guest.log());
+    assert!(guest.is_running(), "{}", guest.log());
+    guest
 }
 
 /// S5: `loop {}` is interrupted at the CPU limit, and said to be.
@@ -170,26 +168,29 @@ fn s05_a_spinning_guest_is_interrupted() {
         output.contains("interrupted: the guest ran for 500ms without returning to the host"),
         "{output}"
     );
-    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    // Not before the limit; the upper bound says only that it fired, with
+    // room for a loaded machine (the limit counts ticks of running).
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(15), "took {took:?}");
 }
 
 /// S5, S6: while a guest spins, or polls without pause, the host still
 /// answers a signal within the grace period.
 #[test]
 fn s05_s06_the_host_stays_responsive() {
-    for action in ["spin", "poll-spin"] {
-        let mut server =
-            hostile_start(action, &["--cpu-limit", "60s", "--grace-period", "1s"], "ing");
-        thread::sleep(Duration::from_millis(300));
+    for (action, line) in [("spin", "spinning"), ("poll-spin", "polling without pause")] {
+        let mut guest =
+            hostile_start(action, &["--cpu-limit", "60s", "--grace-period", "1s"], line);
         let start = Instant::now();
-        server.signal(Signal::TERM);
-        let status = server.wait_exit(DEADLINE).expect("the host did not exit");
-        assert!(status.success(), "{action}: {status:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{action}: exit took {:?}",
-            start.elapsed()
-        );
+        guest.signal(Signal::TERM);
+        let status = guest.wait_exit(DEADLINE).expect("the host did not exit");
+        assert!(status.success(), "{action}: {status:?}\n{}", guest.log());
+        // A host that did not answer would be stopped by the CPU limit, after
+        // 60 s; one that answers exits after the grace period of 1 s. The
+        // bound tells the two apart with room for a loaded machine.
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(15), "{action}: exit took {took:?}");
+        assert!(guest.log().contains("grace period over"), "{action}: {}", guest.log());
     }
 }
 
@@ -251,14 +252,16 @@ fn s11_empty_poll_traps_clearly() {
 /// grace period.
 #[test]
 fn s12_blocked_guest_does_not_hold_shutdown() {
-    let mut server = hostile_start("block", &["--grace-period", "1s"], "blocking");
+    let mut guest = hostile_start("block", &["--grace-period", "1s"], "blocking");
     let start = Instant::now();
-    server.signal(Signal::TERM);
-    let status = server.wait_exit(DEADLINE).expect("the host did not exit");
+    guest.signal(Signal::TERM);
+    let status = guest.wait_exit(DEADLINE).expect("the host did not exit");
     assert!(status.success(), "{status:?}");
+    // Not before the grace period; the upper bound says only that it ended,
+    // with room for a loaded machine.
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
         "exit took {took:?}"
     );
 }

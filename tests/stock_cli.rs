@@ -42,7 +42,7 @@ fn empty_prefix_is_a_plain_echo() {
 #[test]
 fn stalled_client_does_not_block_others() {
     let server = Server::stock(&["--stall-timeout", "1s"]);
-    let (staller, flooding) = scenarios::stall_with_probe(&server, b"GOT:");
-    staller.shutdown(std::net::Shutdown::Both).unwrap();
-    flooding.join().unwrap();
+    let stall = scenarios::stall_with_probe(&server, b"GOT:");
+    stall.staller.shutdown(std::net::Shutdown::Both).unwrap();
+    stall.flooding.join().unwrap();
 }

@@ -1,14 +1,20 @@
 //! What the whole-system tests share: servers started as processes on port
-//! 0, clients with deadlines, and the reply oracle.
+//! 0 (on `echo-testkit`), clients with deadlines, and the reply oracle.
 //!
 //! Each test binary uses a different part of it.
-#![allow(dead_code, reason = "each test binary uses a different part of the support code")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different part of the support code"
+)]
 
+pub mod chaos;
 pub mod hostile;
 pub mod oracle;
 pub mod scenarios;
 pub mod server;
 
+pub use echo_testkit::raise_fd_limit;
 pub use oracle::check_segments;
 pub use server::Server;
 
@@ -71,16 +77,6 @@ pub fn scale(ci: usize, full: usize) -> usize {
         Ok("full") => full,
         _ => ci,
     }
-}
-
-/// Raises this process's open-file limit to its hard limit, for tests that
-/// hold thousands of connections.
-pub fn raise_fd_limit() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
-    setrlimit(Resource::Nofile, raised).unwrap();
-    limit.maximum.unwrap_or(u64::MAX)
 }
 
 /// A small deterministic generator, so that failures reproduce.

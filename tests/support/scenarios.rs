@@ -3,7 +3,7 @@
 use super::{
     DEADLINE, Rng, Server, check_segments, connect, read_replies, read_to_end, round_trip,
 };
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -193,31 +193,46 @@ pub fn reset(stream: TcpStream) {
     drop(stream);
 }
 
+/// A stalled client: see [`stall_with_probe`].
+pub struct Stall {
+    /// The client that stopped reading.
+    pub staller: TcpStream,
+    /// Its flood, which writes until a write fails; it says how the last
+    /// write failed, and how long after the flood's last progress.
+    pub flooding: thread::JoinHandle<(ErrorKind, Duration)>,
+}
+
 /// A client floods without reading until the server's stall timeout fires,
 /// while a probe connection is answered before, during and after; then a new
-/// client is served. Returns the stalled client and its flooding thread,
-/// which ends once the server closes that connection.
-pub fn stall_with_probe(server: &Server, prefix: &[u8]) -> (TcpStream, thread::JoinHandle<()>) {
+/// client is served.
+pub fn stall_with_probe(server: &Server, prefix: &[u8]) -> Stall {
     let mut probe = connect(server.addr);
     round_trip(&mut probe, prefix, b"before\n");
     let staller = connect(server.addr);
     let mut writer = staller.try_clone().unwrap();
     let flooding = thread::spawn(move || {
         let chunk = vec![b's'; 64 * 1024];
-        while writer.write_all(&chunk).is_ok() {}
+        let mut progress = Instant::now();
+        loop {
+            match writer.write_all(&chunk) {
+                Ok(()) => progress = Instant::now(),
+                Err(e) => return (e.kind(), progress.elapsed()),
+            }
+        }
     });
     let give_up = Instant::now() + DEADLINE;
-    let mut rounds = 0;
+    let mut during = 0;
     while server.count_lines("the client is not reading") == 0 {
         assert!(Instant::now() < give_up, "the stall timeout never fired:\n{}", server.log());
-        round_trip(&mut probe, prefix, format!("during {rounds}\n").as_bytes());
-        rounds += 1;
+        round_trip(&mut probe, prefix, format!("during {during}\n").as_bytes());
+        during += 1;
         thread::sleep(Duration::from_millis(50));
     }
+    assert!(during > 0, "the stall timeout fired before the probe could be answered");
     for round in 0..10 {
         round_trip(&mut probe, prefix, format!("after {round}\n").as_bytes());
     }
     let mut fresh = connect(server.addr);
     round_trip(&mut fresh, prefix, b"a new client\n");
-    (staller, flooding)
+    Stall { staller, flooding }
 }
