@@ -16,7 +16,7 @@
 //! removes that cost for every server: a diagnostic, not the measure the
 //! targets use.
 
-use crate::process::{cpu_time, kernel_time};
+use echo_testkit::procfs::{cpu_time, kernel_time};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};

@@ -14,7 +14,6 @@
 
 mod load;
 mod native;
-mod process;
 mod report;
 mod scenarios;
 mod servers;
@@ -38,7 +37,7 @@ struct Args {
     #[arg(long)]
     targets: bool,
     /// Where to write the report and plots.
-    #[arg(long, default_value_os_t = servers::workspace_root().join("bench/results"))]
+    #[arg(long, default_value_os_t = echo_testkit::workspace_root().join("bench/results"))]
     out: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -175,12 +174,12 @@ fn main() -> std::io::Result<()> {
         (_, true) => TARGETS,
         _ => FULL,
     };
-    let limit = process::raise_fd_limit();
+    let limit = echo_testkit::raise_fd_limit();
     // Rounds of the target cells alone need neither the stock CLI nor the
     // cells it is in.
     let kinds: &[Kind] = if plan.repetitions > 0 { &Kind::ALL } else { &TARGET_SERVERS };
-    let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect::<Result<_, _>>()?;
-    let floor = Server::start(Kind::Floor)?;
+    let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect();
+    let floor = Server::start(Kind::Floor);
 
     // Every round goes through its cells and servers before the next starts,
     // so that a slow spell of the machine hits them all alike. The first
@@ -279,11 +278,11 @@ fn main() -> std::io::Result<()> {
     // A plot needs more than the targets' two connection counts.
     let sizes = if plan.connections.len() > 2 { plan.sizes } else { &[] };
     for size in sizes {
-        let svg = results
-            .svg(*size, &format!("requests per second, {size} B messages"), |c| c.per_second);
+        let title = format!("Closed-loop throughput, {size} B messages");
+        let svg = results.svg(*size, &title, "requests per second", |c| c.per_second);
         std::fs::write(args.out.join(format!("{name}-throughput-{size}B.svg")), svg)?;
-        let svg = results
-            .svg(*size, &format!("p99 latency (µs), {size} B messages"), |c| c.latency_us[1]);
+        let title = format!("p99 latency, {size} B messages");
+        let svg = results.svg(*size, &title, "p99 latency (µs)", |c| c.latency_us[1]);
         std::fs::write(args.out.join(format!("{name}-p99-{size}B.svg")), svg)?;
     }
     eprintln!("wrote {}", args.out.display());
@@ -316,9 +315,7 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
             } else if limit < plan.idle as u64 + 100 {
                 Err(format!("this process may open only {limit} files"))
             } else {
-                Server::start(kind)
-                    .and_then(|s| scenarios::idle(&s, plan.idle))
-                    .map_err(|e| e.to_string())
+                scenarios::idle(&Server::start(kind), plan.idle).map_err(|e| e.to_string())
             };
             (kind, result)
         })

@@ -1,4 +1,5 @@
-//! The results: a markdown report with the targets, and SVG plots.
+//! The results: a markdown report with the targets, and SVG plots (drawn
+//! with `plotters`).
 
 use crate::scenarios::{Idle, Streamed};
 use crate::servers::Kind;
@@ -440,80 +441,76 @@ impl Results {
         }
     }
 
-    /// A line plot over connection counts, one line per server, for `size`.
-    pub fn svg(&self, size: usize, title: &str, value: fn(&Cell) -> f64) -> String {
+    /// A line plot over connection counts (a log scale), one line per
+    /// server, for `size`; `value` is what is plotted, `unit` its axis label.
+    pub fn svg(&self, size: usize, title: &str, unit: &str, value: fn(&Cell) -> f64) -> String {
         let mut counts: Vec<usize> = self.cells.iter().map(|c| c.connections).collect();
         counts.sort_unstable();
         counts.dedup();
-        let series: Vec<(Kind, Vec<(usize, f64)>)> = Kind::ALL
+        let series: Vec<(Kind, Vec<(f64, f64)>)> = Kind::ALL
             .iter()
             .map(|&kind| {
                 let points = counts
                     .iter()
-                    .filter_map(|&n| self.cell(kind, n, size).map(|c| (n, value(c))))
+                    .filter_map(|&n| self.cell(kind, n, size).map(|c| (n as f64, value(c))))
                     .collect();
                 (kind, points)
             })
             .filter(|(_, points): &(Kind, Vec<_>)| !points.is_empty())
             .collect();
-        let top =
-            series.iter().flat_map(|(_, p)| p.iter().map(|&(_, v)| v)).fold(0.0, f64::max) * 1.1;
-        let (w, h, left, bottom) = (720.0, 400.0, 70.0, 50.0);
-        let x = |i: usize| left + (w - left - 20.0) * i as f64 / (counts.len().max(2) - 1) as f64;
-        let y = |v: f64| h - bottom - (h - bottom - 30.0) * v / top.max(1e-9);
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">{title}</text>\n",
-            w / 2.0
-        );
-        for i in 0..=4 {
-            let v = top * i as f64 / 4.0;
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.0}</text>",
-                w - 20.0,
-                left - 6.0,
-                y(v) + 4.0,
-                y = y(v)
-            );
-        }
-        for (i, n) in counts.iter().enumerate() {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>",
-                x(i),
-                h - bottom + 18.0
-            );
-        }
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">connections</text>",
-            w / 2.0,
-            h - 8.0
-        );
-        let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
-        for (s, (kind, points)) in series.iter().enumerate() {
-            let color = colors[s % colors.len()];
-            let path: Vec<String> = points
-                .iter()
-                .map(|&(n, v)| {
-                    format!("{:.1},{:.1}", x(counts.iter().position(|&c| c == n).unwrap()), y(v))
-                })
-                .collect();
-            let _ = writeln!(
-                svg,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-                path.join(" ")
-            );
-            let _ = writeln!(
-                svg,
-                "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>",
-                left + 10.0,
-                40.0 + 16.0 * s as f64,
-                kind.name()
-            );
-        }
-        svg.push_str("</svg>\n");
+        let top = series.iter().flat_map(|(_, p)| p.iter().map(|&(_, v)| v)).fold(0.0, f64::max);
+        let mut svg = String::new();
+        plot(&mut svg, title, unit, &counts, top * 1.1, &series)
+            .expect("drawing into a string does not fail");
         svg
     }
+}
+
+/// Draws `series` as lines over `counts` into `svg`.
+fn plot<'a>(
+    svg: &'a mut String,
+    title: &str,
+    unit: &str,
+    counts: &[usize],
+    top: f64,
+    series: &[(Kind, Vec<(f64, f64)>)],
+) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    use plotters::coord::combinators::BindKeyPoints;
+    use plotters::prelude::*;
+    let root = SVGBackend::with_string(svg, (760, 440)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let first = counts.first().copied().unwrap_or(1) as f64;
+    let last = counts.last().copied().unwrap_or(1).max(2) as f64;
+    let x = (first..last).log_scale().with_key_points(counts.iter().map(|&n| n as f64).collect());
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, 0.0..top.max(1.0))?;
+    chart
+        .configure_mesh()
+        .x_desc("connections (log scale)")
+        .y_desc(unit)
+        .x_label_formatter(&|n| format!("{n:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    for (index, (kind, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(index).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+            .label(kind.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(points.iter().map(|&point| Circle::new(point, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }

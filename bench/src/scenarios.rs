@@ -1,8 +1,8 @@
 //! The open-ended measurements: streaming, idle connections, start-up.
 
 use crate::load::FILL;
-use crate::process::rss_kib;
 use crate::servers::Server;
+use echo_testkit::procfs::rss_kib;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;

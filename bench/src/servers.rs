@@ -1,9 +1,10 @@
 //! The servers compared, started as processes on a port the system picks.
 
-use std::io::{self, BufRead, BufReader};
+use echo_testkit::Process;
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ impl Kind {
 
     /// The command that starts this server on 127.0.0.1, port 0.
     pub fn command(self) -> Command {
-        let root = workspace_root();
+        let root = echo_testkit::workspace_root();
         let target = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(PathBuf::from))
@@ -64,7 +65,7 @@ impl Kind {
             Kind::Stock => {
                 let mut c = Command::new("wasmtime");
                 c.args(["run", "-S", "inherit-network"]);
-                c.arg(root.join("target/guest/wasm32-wasip2/release/echo_guest.wasm"));
+                c.arg(echo_guest_wasm::ECHO_GUEST_PATH);
                 c
             }
         };
@@ -73,75 +74,29 @@ impl Kind {
     }
 }
 
-/// The workspace this crate belongs to.
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("bench/ is in the workspace").into()
-}
-
 /// The minimal guest of `bench/floor`, built for `wasm32-wasip2` on first
-/// use, in a target directory of its own so as not to wait on the lock of
-/// the build running the benchmark.
+/// use.
 fn floor_component() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = workspace_root();
-        let target_dir = root.join("target/floor");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(&root)
-            .args(["build", "--release", "--package", "echo-floor", "--target", "wasm32-wasip2"])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .stdout(Stdio::null())
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building bench/floor for wasm32-wasip2 failed");
-        target_dir.join("wasm32-wasip2/release/echo-floor.wasm")
-    })
+    BUILT.get_or_init(|| echo_testkit::wasm::build("echo-floor", "floor").join("echo-floor.wasm"))
 }
 
 /// A server process, killed when dropped.
 pub struct Server {
     pub kind: Kind,
     pub addr: SocketAddr,
-    child: Child,
+    process: Process,
 }
 
 impl Server {
     /// Starts `kind` and waits until it says where it listens.
-    pub fn start(kind: Kind) -> io::Result<Server> {
-        let mut child = kind
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("start {}: {e}", kind.name())))?;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let Some(line) = lines.next() else {
-                return Err(io::Error::other(format!("{} exited before listening", kind.name())));
-            };
-            if let Some(addr) = line?.split("listening on ").nth(1) {
-                break addr.trim().parse().map_err(io::Error::other)?;
-            }
-        };
-        // Drain the log (one line per connection), or the server would block
-        // on a full pipe.
-        thread::spawn(move || for _ in lines {});
-        Ok(Server { kind, addr, child })
+    pub fn start(kind: Kind) -> Server {
+        let (process, addr) = Process::listening(kind.command(), Duration::from_secs(60));
+        Server { kind, addr, process }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.pid()
     }
 }
 
