@@ -191,8 +191,9 @@ async fn counting_polls<F: Future>(polls: Rc<Cell<u32>>, future: F) -> F::Output
 }
 
 /// Many tasks parked on pollables at once, half of them given up on before
-/// they are ready: every one that stays parked is woken, exactly once, so
-/// polled exactly twice: once to park, once to finish.
+/// they are ready: every one that stays parked is woken once its pollable is
+/// ready, and not before: it is polled exactly twice, once to park and once
+/// to finish, and finds its pollable ready.
 #[test]
 fn many_parked_pollables_wake_exactly_their_tasks() {
     let polls: Vec<Rc<Cell<u32>>> = (0..1000).map(|_| Rc::default()).collect();
@@ -208,6 +209,7 @@ fn many_parked_pollables_wake_exactly_their_tasks() {
                         let patience =
                             if i % 2 == 0 { Duration::from_secs(3600) } else { Duration::ZERO };
                         if timeout(patience, readiness(&ready)).await.is_ok() && i % 2 == 0 {
+                            assert!(ready.ready(), "task {i} woken before its pollable was ready");
                             woken.set(woken.get() + 1);
                         }
                     };
