@@ -96,6 +96,19 @@ fn port_in_use_is_a_clear_error() {
     assert!(output.contains("the guest stopped with an error"), "{output}");
 }
 
+/// The host takes the service's settings from the environment too.
+#[test]
+fn settings_come_from_the_environment() {
+    let mut command = Command::new(ECHO_HOST);
+    command.env("ECHO_PREFIX", "env> ").args(["--listen", "127.0.0.1:0"]);
+    let server = Server::start(command);
+    round_trip(&mut connect(server.addr), b"env> ", b"from the environment\n");
+    let mut command = Command::new(ECHO_HOST);
+    command.env("ECHO_MAX_CONNECTIONS", "0");
+    let (status, output) = run_to_exit(command);
+    assert!(!status.success() && output.contains("--max-connections"), "{output}");
+}
+
 /// Bad flags and values, the guest's included, are refused before anything
 /// runs, with a message naming what was wrong.
 #[test]

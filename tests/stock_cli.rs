@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::{Server, scenarios};
+use support::server::stock_command_with;
+use support::{Server, connect, round_trip, scenarios};
 
 /// The tutorial's session under the stock CLI.
 #[test]
@@ -45,4 +46,12 @@ fn stalled_client_does_not_block_others() {
     let stall = scenarios::stall_with_probe(&server, b"GOT:");
     stall.staller.shutdown(std::net::Shutdown::Both).unwrap();
     stall.flooding.join().unwrap();
+}
+
+/// Settings come from the environment too, where the arguments leave them.
+#[test]
+fn settings_come_from_the_environment() {
+    let options = ["--env", "ECHO_PREFIX=env> ", "--env", "ECHO_IDLE_TIMEOUT=bad"];
+    let server = Server::start(stock_command_with(&options, &["--idle-timeout", "1m"]));
+    round_trip(&mut connect(server.addr), b"env> ", b"from the environment\n");
 }

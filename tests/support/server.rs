@@ -63,14 +63,18 @@ impl DerefMut for Server {
 
 /// The echo guest under the stock CLI on 127.0.0.1, port 0, with `args`.
 pub fn stock_command(args: &[&str]) -> Command {
+    stock_command_with(&[], args)
+}
+
+/// Like [`stock_command`], with `options` for `wasmtime run` itself.
+pub fn stock_command_with(options: &[&str], args: &[&str]) -> Command {
     let wasmtime = echo_testkit::stock_wasmtime().expect(
         "the stock wasmtime CLI is needed for these tests: put it on PATH or set WASMTIME \
          (the README's test command installs it)",
     );
     let mut command = Command::new(wasmtime);
-    command
-        .args(["run", "-S", "inherit-network", ECHO_GUEST_WASM, "--listen", "127.0.0.1:0"])
-        .args(args);
+    command.args(["run", "-S", "inherit-network"]).args(options);
+    command.args([ECHO_GUEST_WASM, "--listen", "127.0.0.1:0"]).args(args);
     command
 }
 
