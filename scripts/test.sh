@@ -10,7 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the script has been running, so that a slow one
+# stands out.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
+tree_before=$(git status --porcelain 2>/dev/null)
 
 step "Rust target wasm32-wasip2"
 rustup target add wasm32-wasip2
@@ -39,3 +43,11 @@ cargo test --release --workspace
 
 step "quick benchmark (the full one: cargo run --release -p echo-bench)"
 cargo run --release -p echo-bench -- --quick
+
+step "the working tree is as it was"
+# What the run writes is ignored (target/, bench/results/quick*).
+if [ "$(git status --porcelain 2>/dev/null)" != "$tree_before" ]; then
+    echo "the test run changed the working tree:" >&2
+    git status --short >&2
+    exit 1
+fi

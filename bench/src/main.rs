@@ -253,10 +253,10 @@ fn main() -> std::io::Result<()> {
         summarize_all(sleeping).into_iter().partition(|cell| cell.kind == Kind::Floor);
     let spinning = summarize_all(spinning);
 
-    let (streaming, idle, startup) = if plan.scenarios {
+    let (streaming, idle, startup, cold_start) = if plan.scenarios {
         scenarios_of(&plan, servers, limit)?
     } else {
-        (Vec::new(), Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new(), None)
     };
 
     let results = Results {
@@ -269,6 +269,7 @@ fn main() -> std::io::Result<()> {
         streaming,
         idle,
         startup,
+        cold_start,
     };
     let report = results.markdown(&machine());
     println!("{report}");
@@ -290,11 +291,13 @@ fn main() -> std::io::Result<()> {
 }
 
 /// What the scenarios beside the closed loop measured, per server:
-/// streaming, idle connections, start-up.
+/// streaming, idle connections, start-up; and `echo-host`'s first start,
+/// with nothing in its code cache.
 type Scenarios = (
     Vec<(Kind, scenarios::Streamed)>,
     Vec<(Kind, Result<scenarios::Idle, String>)>,
     Vec<(Kind, Duration)>,
+    Option<Duration>,
 );
 
 /// Streams through each of `running`, then drops them and measures idle
@@ -324,13 +327,18 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
         .iter()
         .map(|&kind| {
             let mut times = (0..plan.startups)
-                .map(|_| servers::startup(kind))
+                .map(|_| servers::startup(kind, &[]))
                 .collect::<std::io::Result<Vec<_>>>()?;
             times.sort();
             Ok((kind, times[times.len() / 2]))
         })
         .collect::<std::io::Result<_>>()?;
-    Ok((streaming, idle, startup))
+    // The first start compiles the guest, into a code cache of its own.
+    let cache = echo_testkit::workspace_root().join("target/bench-empty-code-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let cold = servers::startup(Kind::Host, &["--cache-dir".as_ref(), cache.as_ref()])?;
+    let _ = std::fs::remove_dir_all(&cache);
+    Ok((streaming, idle, startup, Some(cold)))
 }
 
 /// The medians of a cell's runs, and each run's figures in round order.

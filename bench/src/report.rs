@@ -114,6 +114,8 @@ pub struct Results {
     pub streaming: Vec<(Kind, Streamed)>,
     pub idle: Vec<(Kind, Result<Idle, String>)>,
     pub startup: Vec<(Kind, Duration)>,
+    /// `echo-host`'s first start, which compiles the guest.
+    pub cold_start: Option<Duration>,
 }
 
 impl Results {
@@ -327,6 +329,14 @@ impl Results {
             for (kind, took) in &self.startup {
                 let _ = writeln!(out, "| {} | {:.1} ms |", kind.name(), took.as_secs_f64() * 1e3);
             }
+            if let Some(took) = self.cold_start {
+                let _ = writeln!(
+                    out,
+                    "| {}, first start (empty code cache: compiles the guest) | {:.0} ms |",
+                    Kind::Host.name(),
+                    took.as_secs_f64() * 1e3
+                );
+            }
         }
         out
     }
@@ -495,8 +505,15 @@ fn plot<'a>(
         .x_label_formatter(&|n| format!("{n:.0}"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
+    // Four colours told apart in print and by most colour-blind readers.
+    let colours = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+    ];
     for (index, (kind, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
+        let color = colours[index % colours.len()].to_rgba();
         chart
             .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
             .label(kind.name())

@@ -100,8 +100,9 @@ impl Server {
     }
 }
 
-/// Time from starting `kind` to its first echoed reply.
-pub fn startup(kind: Kind) -> io::Result<Duration> {
+/// Time from starting `kind`, with `extra` arguments, to its first echoed
+/// reply.
+pub fn startup(kind: Kind, extra: &[&std::ffi::OsStr]) -> io::Result<Duration> {
     use std::io::{Read, Write};
     // The port must be known before the server starts: take one the system
     // hands out, and give it back.
@@ -111,7 +112,7 @@ pub fn startup(kind: Kind) -> io::Result<Duration> {
     let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
     let program = command.get_program().to_owned();
     let mut command = Command::new(program);
-    command.args(&args[..args.len() - 2]).args(["--listen", &addr.to_string()]);
+    command.args(&args[..args.len() - 2]).args(extra).args(["--listen", &addr.to_string()]);
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     let started = Instant::now();
     let mut child = command.spawn()?;
