@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::server::{ECHO_HOST, run_to_exit};
-use support::{DEADLINE, Server, connect, hostile};
+use support::{DEADLINE, Server, connect, hostile, raise_fd_limit};
 
 /// Starts `echo-host` on `listen` running the hostile component with `actions`.
 fn hostile_host(listen: &str, actions: &[&str]) -> Server {
@@ -264,4 +264,93 @@ fn s12_blocked_guest_does_not_hold_shutdown() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(10),
         "exit took {took:?}"
     );
+}
+
+/// S13: `poll`'s edge cases: a pollable dropped while ready, a handle the
+/// table reuses, the same pollable twice in a list, and one ready among
+/// 10,001 parked: each answers with exactly the ready positions.
+#[test]
+fn s13_poll_edge_cases() {
+    let (status, output) = hostile_run("poll-cases", &[]);
+    assert!(status.success(), "{output}");
+    for line in
+        ["dropped while ready: [1]", "reused handle: [1]", "twice: [0, 2]", "one of 10001: [7777]"]
+    {
+        assert!(output.contains(line), "no {line:?} in:\n{output}");
+    }
+}
+
+/// S14: among 2,000 connections, `poll` reports the one that has data, and
+/// only it; a pollable dropped while ready and made again is ready again.
+#[test]
+fn s14_poll_finds_the_one_ready_stream_among_thousands() {
+    raise_fd_limit();
+    let count = 2000;
+    let flags = ["--listen", "127.0.0.1:0"];
+    let command = hostile::under_host("hostile", &flags, &[&format!("poll-streams={count}")]);
+    let server = Server::start(command);
+    let mut clients: Vec<TcpStream> = (0..count).map(|_| connect(server.addr)).collect();
+    assert!(server.wait_for_line(&format!("accepted {count}"), DEADLINE).is_some());
+    for (round, index) in [1234, 77].into_iter().enumerate() {
+        clients[index].write_all(b"hi").unwrap();
+        let said = format!("client {index} said \"hi\"");
+        assert!(server.wait_for_line(&said, DEADLINE).is_some(), "{}", server.log());
+        assert_eq!(server.count_lines("ready: "), round + 1, "{}", server.log());
+        assert!(server.log().contains(&format!("ready: [{index}]")), "{}", server.log());
+    }
+    assert!(server.log().contains("ready again: [1234]"), "{}", server.log());
+}
+
+/// S15: a guest that drops a connection in the middle of a write its client
+/// does not read goes on at once: the next client is greeted.
+#[test]
+fn s15_a_stalled_connection_is_dropped_without_waiting() {
+    let flags = ["--listen", "127.0.0.1:0"];
+    let server = Server::start(hostile::under_host("hostile", &flags, &["stall-drop"]));
+    let staller = connect(server.addr);
+    assert!(server.wait_for_line("dropped", DEADLINE).is_some(), "{}", server.log());
+    let mut next = connect(server.addr);
+    let mut greeting = String::new();
+    next.read_to_string(&mut greeting).unwrap();
+    assert_eq!(greeting, "alive\n");
+    drop(staller);
+}
+
+/// S16: `--allow-connect` lets the guest connect to the networks it names,
+/// and to no other.
+#[test]
+fn s16_allowed_connections_go_through() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = target.local_addr().unwrap();
+    let other = format!("127.0.0.2:{}", addr.port());
+    let flags = ["--listen", "127.0.0.1:0", "--allow-connect", "127.0.0.1", "--restart", "never"];
+    let actions = [format!("connect={addr}"), format!("connect={other}")];
+    let command = hostile::under_host("hostile", &flags, &[&actions[0], &actions[1]]);
+    let (_, output) = run_to_exit(command);
+    assert!(output.contains(&format!("connect {addr}: ok")), "{output}");
+    assert!(output.contains(&format!("connect {other}: access-denied")), "{output}");
+    target.set_nonblocking(true).unwrap();
+    assert!(target.accept().is_ok(), "the target saw no connection");
+}
+
+/// S17: `--allow-peers` serves the networks it names; other clients are
+/// reset as they are accepted, and the guest never sees them.
+#[test]
+fn s17_peers_outside_the_grant_are_reset() {
+    let server = Server::host(&["--allow-peers", "127.0.0.2/32"]);
+    let mut outsider = connect(server.addr);
+    let _ = outsider.write_all(b"let me in\n");
+    let mut buf = [0; 64];
+    match outsider.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+        Ok(n) => panic!("an outsider was answered: {:?}", &buf[..n]),
+    }
+    let insider = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    insider.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    insider.connect(&server.addr.into()).unwrap();
+    let mut insider: TcpStream = insider.into();
+    insider.set_read_timeout(Some(DEADLINE)).unwrap();
+    support::round_trip(&mut insider, b"GOT:", b"from inside\n");
+    assert!(!server.log().contains("Connection from 127.0.0.1:"), "{}", server.log());
 }

@@ -16,8 +16,6 @@ pub struct Config {
     pub limits: Limits,
     /// Watch stdin, and shut down gracefully when it ends.
     pub shutdown_on_eof: bool,
-    /// The host drops output streams without waiting for writes in flight.
-    pub host_abandons_writes: bool,
 }
 
 /// The limits on connections; `echo-settings` says why each default.
@@ -46,7 +44,6 @@ impl From<GuestCommand> for Config {
                 half_close_timeout: service.half_close_timeout.into(),
             },
             shutdown_on_eof: command.shutdown_on_eof,
-            host_abandons_writes: command.host_abandons_writes,
         }
     }
 }

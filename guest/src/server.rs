@@ -27,8 +27,6 @@ struct Shared {
     limits: Limits,
     /// Set when the service is to shut down gracefully.
     shutdown: Signal,
-    /// See [`TcpStream::close`].
-    host_abandons_writes: bool,
 }
 
 /// Serves `config` until shut down, or until an error that makes the
@@ -43,7 +41,6 @@ pub async fn run(config: Config) -> io::Result<()> {
         prefix: config.prefix,
         limits: config.limits,
         shutdown: Signal::default(),
-        host_abandons_writes: config.host_abandons_writes,
     });
     if config.shutdown_on_eof {
         runtime::spawn(shutdown::on_stdin_eof(shared.shutdown.clone()));
@@ -123,7 +120,7 @@ async fn connection(stream: TcpStream, shared: Rc<Shared>, permit: Permit) {
     }
     // The slot is held until the connection is really closed, so that
     // connections lingering on a stalled write still count against the cap.
-    conn.stream.close(shared.host_abandons_writes).await;
+    conn.stream.close().await;
     drop(permit);
     println!("Connection closed");
 }

@@ -7,10 +7,13 @@
 
 use crate::guest::CodeCache;
 use crate::limits::{self, Limits};
+use crate::sandbox::Extras;
 use crate::supervisor::{Launch, Policy, Restart};
+use crate::wasi::grant::{self, Grant};
 use crate::watchdog;
 use clap::{CommandFactory, Parser};
 use echo_settings::{GuestCommand, Service, Span};
+use ipnet::IpNet;
 use std::path::PathBuf;
 
 /// Serve TCP from a sandboxed WebAssembly component: by default the
@@ -24,6 +27,46 @@ use std::path::PathBuf;
 pub struct Config {
     #[command(flatten)]
     pub service: Service,
+
+    /// Let the guest bind and listen, itself, on any address and port in
+    /// this network (CIDR, or one address); may be given more than once.
+    /// `--listen` needs none of this: the host binds it for the guest.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = "ECHO_ALLOW_LISTEN",
+        value_delimiter = ',',
+        value_parser = grant::parse_network
+    )]
+    pub allow_listen: Vec<IpNet>,
+
+    /// Let the guest connect to this network (CIDR, or one address); may be
+    /// given more than once. None by default.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = "ECHO_ALLOW_CONNECT",
+        value_delimiter = ',',
+        value_parser = grant::parse_network
+    )]
+    pub allow_connect: Vec<IpNet>,
+
+    /// Accept clients from this network only (CIDR, or one address); may be
+    /// given more than once. Others are reset as they are accepted.
+    /// Everyone by default.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        env = "ECHO_ALLOW_PEERS",
+        value_delimiter = ',',
+        value_parser = grant::parse_network
+    )]
+    pub allow_peers: Vec<IpNet>,
+
+    /// Link `wasi:random` too, for components whose language runtime asks
+    /// for it; the echo guest does not.
+    #[arg(long, env = "ECHO_ALLOW_RANDOM")]
+    pub allow_random: bool,
 
     /// The most linear memory the guest may have, in MiB.
     #[arg(
@@ -64,7 +107,8 @@ pub struct Config {
     pub component: Option<PathBuf>,
 
     /// Keep compiled guests in this folder, so that later starts need not
-    /// compile them [default: Wasmtime's, under the user's cache folder].
+    /// compile them; it must be writable by this user alone
+    /// [default: ~/.cache/echo-host].
     #[arg(long, value_name = "DIR", env = "ECHO_CACHE_DIR", conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
 
@@ -87,13 +131,16 @@ impl Config {
     /// anything starts. Another component's arguments are its own business,
     /// and pass through as given.
     pub fn plan(self) -> Result<(Launch, Policy), clap::Error> {
-        let grant = self.service.listen;
+        let grant = Grant {
+            listen: vec![self.service.listen],
+            listen_networks: self.allow_listen,
+            connect: self.allow_connect,
+            peers: (!self.allow_peers.is_empty()).then_some(self.allow_peers),
+        };
         let mut guest = GuestCommand {
             service: self.service,
-            // The host closes the guest's stdin to ask it to stop, and drops
-            // output streams without waiting (see `sandbox`).
+            // The host closes the guest's stdin to ask it to stop.
             shutdown_on_eof: true,
-            host_abandons_writes: true,
         };
         let mut extra_args = self.guest_args;
         if self.component.is_none() && !extra_args.is_empty() {
@@ -114,7 +161,8 @@ impl Config {
             })?),
         };
         let component = self.component;
-        let launch = Launch { grant, guest, extra_args, component, cache, limits };
+        let extras = Extras { random: self.allow_random };
+        let launch = Launch { grant, guest, extra_args, component, cache, extras, limits };
         let policy = Policy { restart: self.restart, grace_period: self.grace_period.0 };
         Ok((launch, policy))
     }
@@ -138,7 +186,7 @@ mod tests {
         let (launch, policy) = plan(&["--prefix", "> ", "--max-connections", "7"]).unwrap();
         assert_eq!(launch.guest.service.prefix, "> ");
         assert_eq!(launch.guest.service.max_connections.get(), 7);
-        assert!(launch.guest.shutdown_on_eof && launch.guest.host_abandons_writes);
+        assert!(launch.guest.shutdown_on_eof);
         assert!(launch.extra_args.is_empty());
         assert_eq!(policy.restart, Restart::Always);
     }
@@ -152,7 +200,7 @@ mod tests {
         // The guest may ask for another address; the grant is the host's.
         let (launch, _) = plan(&["--listen", "127.0.0.1:1", "--", "--listen=127.0.0.1:2"]).unwrap();
         assert_eq!(launch.guest.service.listen, "127.0.0.1:2".parse().unwrap());
-        assert_eq!(launch.grant, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(launch.grant.listen, ["127.0.0.1:1".parse().unwrap()]);
         let refused = plan(&["--", "--max-connections", "0"]).unwrap_err();
         assert!(refused.to_string().contains("--max-connections"), "{refused}");
         assert!(plan(&["--", "--no-such-option"]).is_err());
@@ -162,6 +210,27 @@ mod tests {
     fn another_components_arguments_pass_through() {
         let (launch, _) = plan(&["--component", "x.wasm", "--", "spin", "--odd"]).unwrap();
         assert_eq!(launch.extra_args, ["spin", "--odd"]);
+    }
+
+    #[test]
+    fn the_grant_takes_networks() {
+        let (launch, _) = plan(&[
+            "--allow-connect",
+            "10.0.0.0/8,::1",
+            "--allow-listen",
+            "127.0.0.1",
+            "--allow-peers",
+            "192.0.2.0/24",
+        ])
+        .unwrap();
+        assert_eq!(launch.grant.connect.len(), 2);
+        assert_eq!(launch.grant.listen_networks[0].to_string(), "127.0.0.1/32");
+        assert!(launch.grant.accepts("192.0.2.9:1".parse().unwrap()));
+        assert!(!launch.grant.accepts("198.51.100.1:1".parse().unwrap()));
+        let (launch, _) = plan(&[]).unwrap();
+        assert!(launch.grant.connect.is_empty() && launch.grant.peers.is_none());
+        let refused = plan(&["--allow-connect", "everywhere"]).unwrap_err();
+        assert!(refused.to_string().contains("--allow-connect"), "{refused}");
     }
 
     #[test]

@@ -20,24 +20,15 @@ pub mod guest;
 pub mod limits;
 pub mod sandbox;
 pub mod supervisor;
+pub mod wasi;
 pub mod watchdog;
 
 pub use config::Config;
 pub use supervisor::{Launch, Policy};
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use wasmtime::error::Context;
-
-/// Host bindings for `wit/world.wit`. Every import is Wasmtime's own WASI
-/// implementation; only the `wasi:cli/run` export is generated here.
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "echo-server",
-        exports: { default: async },
-        with: { "wasi": wasmtime_wasi::p2::bindings },
-    });
-}
 
 /// Descriptors needed beyond one per connection: the listener, stdio, the
 /// event loop's own.
@@ -54,19 +45,23 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
+    // Bound before any guest runs, and open until the host exits: clients
+    // queue in the backlog while a guest starts or restarts.
+    let services = wasi::ServiceListeners::bind(&launch.grant.listen)?;
     runtime.block_on(async {
-        let engine = guest::engine(&launch.cache)?;
+        let net = Arc::new(wasi::NetworkAccess { grant: launch.grant.clone(), services });
+        let engine = guest::engine()?;
         watchdog::start_ticking(&engine);
-        let component = guest::load(&engine, launch.component.as_deref())?;
+        let component = guest::load(&engine, launch.component.as_deref(), &launch.cache)?;
         for (name, _) in component.component_type().imports(&engine) {
             tracing::debug!(import = name, "the guest imports");
         }
-        let linker = sandbox::linker(&engine)?;
+        let linker = sandbox::linker(&engine, launch.extras)?;
         let pre = linker
             .instantiate_pre(&component)
             .context("link the guest: it imports something this host does not grant")?;
         let pre =
-            bindings::EchoServerPre::new(pre).context("the guest does not export wasi:cli/run")?;
-        supervisor::supervise(launch, policy, &engine, &pre).await
+            wasi::EchoServerPre::new(pre).context("the guest does not export wasi:cli/run")?;
+        supervisor::supervise(launch, policy, &engine, &pre, &net).await
     })
 }

@@ -8,16 +8,17 @@
 //! blocked in `poll`; a second signal stops it at once. Either way the host
 //! exits 0.
 
-use crate::bindings::EchoServerPre;
 use crate::guest::CodeCache;
 use crate::limits::Limits;
-use crate::sandbox::{NetworkGrant, Sandbox};
+use crate::sandbox::{Extras, Sandbox};
+use crate::wasi::{EchoServerPre, Grant, NetworkAccess};
 use echo_settings::{GuestCommand, Span};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use wasmtime::error::Context;
@@ -41,8 +42,8 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// What to run, run after run.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// The one address the guest may listen on.
-    pub grant: SocketAddr,
+    /// What the guest may do with TCP.
+    pub grant: Grant,
     /// The settings the guest is given as arguments.
     pub guest: GuestCommand,
     /// Arguments after those, for a component other than the echo guest.
@@ -51,19 +52,26 @@ pub struct Launch {
     pub component: Option<PathBuf>,
     /// Where its compiled code is kept between starts.
     pub cache: CodeCache,
+    /// What it may import beyond `wit/world.wit`.
+    pub extras: Extras,
     /// What each run may consume.
     pub limits: Limits,
 }
 
 impl Launch {
     /// The guest's argument list, its name first. A guest told to listen on
-    /// the granted address is told the port bound there before, if any.
-    fn argv(&self, bound: Option<SocketAddr>) -> Vec<String> {
+    /// a service address is told the address as bound: with port 0, the
+    /// port the system picked.
+    fn argv(&self, bound: &[SocketAddr]) -> Vec<String> {
         let mut guest = self.guest.clone();
-        if let Some(bound) = bound
-            && guest.service.listen == self.grant
+        if let Some((_, bound)) = self
+            .grant
+            .listen
+            .iter()
+            .zip(bound)
+            .find(|(granted, _)| **granted == guest.service.listen)
         {
-            guest.service.listen = bound;
+            guest.service.listen = *bound;
         }
         let mut argv = vec!["echo-guest".to_owned()];
         argv.extend(guest.to_args());
@@ -133,18 +141,17 @@ pub async fn supervise(
     policy: Policy,
     engine: &Engine,
     pre: &EchoServerPre<Sandbox>,
+    net: &Arc<NetworkAccess>,
 ) -> wasmtime::Result<ExitCode> {
     let mut signals = Signals::new().context("listen for SIGINT and SIGTERM")?;
-    let grant = NetworkGrant::new(launch.grant);
+    let bound = net.services.bound();
+    let argv = launch.argv(&bound);
     let mut traps_in_a_row = 0;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        // With port 0, a restarted guest is given the port its predecessor had.
-        let listen = grant.bound().unwrap_or(grant.listen);
-        tracing::info!(%listen, "starting the guest; it may listen there only");
+        tracing::info!(listen = ?bound, "starting the guest");
         let started = Instant::now();
-        let argv = launch.argv(grant.bound());
-        let run = run_once(engine, pre, &argv, &launch.limits, &grant, policy, &mut signals);
+        let run = run_once(engine, pre, &argv, &launch.limits, net, policy, &mut signals);
         let error = match run.await? {
             End::Exit(code) => return Ok(code),
             End::Trap(error) => error,
@@ -183,13 +190,12 @@ async fn run_once(
     pre: &EchoServerPre<Sandbox>,
     argv: &[String],
     limits: &Limits,
-    grant: &NetworkGrant,
+    net: &Arc<NetworkAccess>,
     policy: Policy,
     signals: &mut Signals,
 ) -> wasmtime::Result<End> {
-    // The guest's stdin; dropping the host's end is the shutdown signal.
-    let (shutdown, stdin) = tokio::io::duplex(64);
-    let mut store = Sandbox::store(engine, argv, limits, grant, stdin);
+    // Closing the guest's stdin is the shutdown signal.
+    let (mut store, stdin) = Sandbox::store(engine, argv, limits, net);
     let guest = pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
     // Unconstrained: Tokio's cooperative budget allows 128 readiness checks
     // per poll of a task, and one guest `poll` call checks every parked
@@ -202,7 +208,7 @@ async fn run_once(
         () = signals.recv() => {
             let grace = policy.grace_period;
             tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
-            drop(shutdown);
+            stdin.close();
             tokio::select! {
                 result = &mut run => result,
                 () = tokio::time::sleep(grace) => {

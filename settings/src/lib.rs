@@ -131,12 +131,6 @@ pub struct GuestCommand {
     /// and exit (echo-host closes the guest's stdin on SIGINT or SIGTERM).
     #[arg(long, env = "ECHO_SHUTDOWN_ON_EOF")]
     pub shutdown_on_eof: bool,
-
-    /// The host drops an output stream without waiting for a write in flight
-    /// (echo-host does), so a stalled connection can be closed at once
-    /// rather than when its client reads again or goes away.
-    #[arg(long, env = "ECHO_HOST_ABANDONS_WRITES", hide = true)]
-    pub host_abandons_writes: bool,
 }
 
 impl GuestCommand {
@@ -154,7 +148,6 @@ impl GuestCommand {
                     half_close_timeout,
                 },
             shutdown_on_eof,
-            host_abandons_writes,
         } = self;
         let mut args = vec![
             format!("--listen={listen}"),
@@ -165,13 +158,8 @@ impl GuestCommand {
             format!("--stall-timeout={stall_timeout}"),
             format!("--half-close-timeout={half_close_timeout}"),
         ];
-        for (set, flag) in [
-            (shutdown_on_eof, "--shutdown-on-eof"),
-            (host_abandons_writes, "--host-abandons-writes"),
-        ] {
-            if *set {
-                args.push(flag.to_owned());
-            }
+        if *shutdown_on_eof {
+            args.push("--shutdown-on-eof".to_owned());
         }
         args
     }
@@ -251,7 +239,7 @@ mod tests {
         assert_eq!(command.service.idle_timeout, Span(IDLE_TIMEOUT));
         assert_eq!(command.service.stall_timeout, Span(STALL_TIMEOUT));
         assert_eq!(command.service.half_close_timeout, Span(HALF_CLOSE_TIMEOUT));
-        assert!(!command.shutdown_on_eof && !command.host_abandons_writes);
+        assert!(!command.shutdown_on_eof);
     }
 
     /// Every setting changed from its default survives the trip through
@@ -269,7 +257,6 @@ mod tests {
                     half_close_timeout: Span(Duration::from_secs(3600)),
                 },
                 shutdown_on_eof: true,
-                host_abandons_writes: true,
             };
             let args = command.to_args();
             let parsed = parse(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
@@ -303,13 +290,6 @@ mod tests {
             parse(&["--verbose"]).unwrap_err().kind(),
             clap::error::ErrorKind::UnknownArgument
         );
-    }
-
-    #[test]
-    fn the_internal_switch_is_not_advertised() {
-        let help = GuestCommand::command().render_help().to_string();
-        assert!(help.contains("--shutdown-on-eof"), "{help}");
-        assert!(!help.contains("--host-abandons-writes"), "{help}");
     }
 
     #[test]

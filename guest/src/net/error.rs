@@ -40,9 +40,10 @@ pub(crate) fn from_stream(error: StreamError) -> Error {
 /// accepted: the accept loop just goes on.
 ///
 /// Every other accept error is taken as the process running short of
-/// something (descriptors, memory) and met with a pause. Wasmtime 48 reports
-/// an exhausted descriptor table (EMFILE) as `unknown` rather than
-/// `new-socket-limit`, so the loop cannot wait for that code alone.
+/// something (descriptors, memory) and met with a pause. `echo-host` says
+/// `new-socket-limit` for an exhausted descriptor table (EMFILE), but
+/// Wasmtime's own WASI, under the stock CLI, says `unknown`, so the loop
+/// cannot wait for that code alone.
 pub(crate) fn is_client_gone(error: &Error) -> bool {
     matches!(error.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset)
 }

@@ -12,9 +12,10 @@ use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 
 /// The smallest read asked of the host.
 ///
-/// Wasmtime allocates and zeroes a buffer of the requested size on every
-/// `read`, data or not, so a connection carrying small messages should not
-/// ask for 64 KiB each time. 4 KiB holds a typical request whole.
+/// Wasmtime's own WASI allocates and zeroes a buffer of the requested size on
+/// every `read`, data or not (`echo-host` does neither), so a connection
+/// carrying small messages should not ask for 64 KiB each time. 4 KiB holds
+/// a typical request whole.
 const MIN_READ: usize = 4 * 1024;
 
 /// The largest read asked of the host: Wasmtime returns no more than 64 KiB
@@ -23,10 +24,10 @@ const MAX_READ: usize = 64 * 1024;
 
 /// A TCP connection, accepted by a [`TcpListener`](super::TcpListener).
 ///
-/// End it with [`TcpStream::close`] rather than by dropping it: in Wasmtime,
-/// dropping an output stream waits, inside the host and so for every task,
-/// until a write still in flight is done, which is never if the client has
-/// stopped reading.
+/// End it with [`TcpStream::close`] rather than by dropping it: in Wasmtime's
+/// own WASI, dropping an output stream waits, inside the host and so for
+/// every task, until a write still in flight is done, which is never if the
+/// client has stopped reading.
 pub struct TcpStream {
     // Field order is drop order, and WASI requires children to be dropped
     // before their parents: each pollable before the stream it watches, both
@@ -132,17 +133,16 @@ impl TcpStream {
 
     /// Closes the connection without blocking other tasks.
     ///
-    /// The socket is shut down both ways first, which ends any wait for
-    /// writability; a write already handed to the host may still be in
-    /// flight, though. Unless `host_abandons_writes` (the host is known to
-    /// drop output streams without waiting, as `echo-host` does), this waits,
-    /// parked like any other task, until that write is done or has failed.
-    pub async fn close(self, host_abandons_writes: bool) {
+    /// The socket is shut down both ways first. Then this waits, parked like
+    /// any other task, until no write is in flight, so that dropping the
+    /// stream cannot block. Under `echo-host` that is at once: shutting down
+    /// both ways drops what the host had not sent yet. Wasmtime's own WASI
+    /// finishes a write in flight first, so under the stock CLI a connection
+    /// whose client stopped reading lingers until it reads or goes away.
+    pub async fn close(self) {
         let _ = self.socket.shutdown(ShutdownType::Both);
-        if !host_abandons_writes {
-            while let Ok(0) = self.output.check_write() {
-                readiness(&self.writable).await;
-            }
+        while let Ok(0) = self.output.check_write() {
+            readiness(&self.writable).await;
         }
     }
 }

@@ -16,6 +16,16 @@
 //! - `block`: wait forever in `poll`;
 //! - `calls`: time a million calls each of two cheap host functions (for
 //!   the per-call cost quoted in BENCHMARKS.md);
+//! - `poll-cases`: `poll`'s edge cases on clock pollables, one line each:
+//!   a pollable dropped while ready, a handle the table reuses, the same
+//!   pollable twice in one list, thousands parked with one ready;
+//! - `poll-streams=N`: listen (after printing `listening on ADDR`), accept N
+//!   clients, and then, in a loop, poll all their input streams and print
+//!   `ready: [indices]`; the first time, drop the ready pollables and poll
+//!   again before reading (`ready again: [...]`), then read what they sent;
+//! - `stall-drop`: accept a client and write to it until `check-write`
+//!   permits nothing (`stalled`), drop its streams and socket without a
+//!   shutdown, then greet the next client with `alive`;
 //! - `serve`: listen on the granted address, print `listening on ADDR`, and
 //!   greet each client with `alive`; a client that sends `panic` makes the
 //!   component trap.
@@ -24,7 +34,7 @@ use echo_hostile::{actions, family, finish, granted_address, outcome, to_wasi};
 use std::hint::black_box;
 use std::net::SocketAddr;
 use wasip2::clocks::monotonic_clock::subscribe_duration;
-use wasip2::io::poll::poll;
+use wasip2::io::poll::{Pollable, poll};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily};
 use wasip2::sockets::tcp::TcpSocket;
@@ -123,6 +133,9 @@ fn main() {
                     "ns per call: monotonic-clock.now {clock}, output-stream.check-write {check_write}"
                 );
             }
+            "poll-cases" => poll_cases(),
+            "poll-streams" => poll_streams(addr.parse().expect("poll-streams=N")),
+            "stall-drop" => stall_drop(),
             "serve" => serve(),
             other => panic!("unknown action {other:?}"),
         }
@@ -163,6 +176,83 @@ fn listen_on_grant() -> (TcpSocket, wasip2::io::poll::Pollable) {
     let local = echo_hostile::from_wasi(socket.local_address().expect("local address"));
     println!("listening on {local}");
     (socket, ready)
+}
+
+/// A pollable that will not be ready for an hour.
+fn far() -> Pollable {
+    subscribe_duration(3_600_000_000_000)
+}
+
+fn poll_cases() {
+    // Ready, then dropped: the others are polled as if it had never been.
+    let dropped = subscribe_duration(0);
+    assert!(dropped.ready());
+    drop(dropped);
+    let (waiting, ready) = (far(), subscribe_duration(0));
+    println!("dropped while ready: {:?}", poll(&[&waiting, &ready]));
+    // The table reuses the dropped pollables' handles: a new pollable there
+    // knows nothing of the old one's readiness.
+    drop((waiting, ready));
+    let (reused, ready) = (far(), subscribe_duration(0));
+    println!("reused handle: {:?}", poll(&[&reused, &ready]));
+    // The same pollable twice: both positions.
+    println!("twice: {:?}", poll(&[&ready, &reused, &ready]));
+    // Thousands parked, one ready: that one alone.
+    let mut parked: Vec<Pollable> = (0..10_000).map(|_| far()).collect();
+    parked.insert(7_777, subscribe_duration(0));
+    let list: Vec<&Pollable> = parked.iter().collect();
+    println!("one of 10001: {:?}", poll(&list));
+}
+
+fn poll_streams(count: usize) {
+    let (socket, ready) = listen_on_grant();
+    let clients: Vec<_> =
+        (0..count).map(|_| finish(&ready, || socket.accept()).expect("accept")).collect();
+    println!("accepted {count}");
+    let mut pollables: Vec<Pollable> =
+        clients.iter().map(|(_, input, _)| input.subscribe()).collect();
+    let mut first = true;
+    loop {
+        let list: Vec<&Pollable> = pollables.iter().collect();
+        let ready = poll(&list);
+        println!("ready: {ready:?}");
+        if first {
+            // Dropped while ready, and made again: still ready.
+            for &index in &ready {
+                pollables[index as usize] = clients[index as usize].1.subscribe();
+            }
+            let list: Vec<&Pollable> = pollables.iter().collect();
+            println!("ready again: {:?}", poll(&list));
+            first = false;
+        }
+        for &index in &ready {
+            let said = clients[index as usize].1.read(64).unwrap_or_default();
+            println!("client {index} said {:?}", String::from_utf8_lossy(&said));
+        }
+    }
+}
+
+fn stall_drop() {
+    let (socket, ready) = listen_on_grant();
+    let (client, input, output) = finish(&ready, || socket.accept()).expect("accept");
+    let chunk = vec![b's'; 64 * 1024];
+    loop {
+        match output.check_write() {
+            Ok(0) => break,
+            Ok(permit) => {
+                output.write(&chunk[..(permit as usize).min(chunk.len())]).expect("write")
+            }
+            Err(e) => panic!("check-write: {e:?}"),
+        }
+    }
+    println!("stalled");
+    // Dropped mid-write, without a shutdown: this must not wait for the
+    // client to read.
+    drop((input, output, client));
+    println!("dropped");
+    let (next, input, output) = finish(&ready, || socket.accept()).expect("accept");
+    let _ = output.blocking_write_and_flush(b"alive\n");
+    drop((input, output, next));
 }
 
 fn serve() {

@@ -1,0 +1,72 @@
+//! The service's listening sockets, bound by the host itself before any
+//! guest runs, and handed to every guest that listens on a service address.
+//!
+//! They outlive the guests: while one restarts after a trap, the kernel
+//! keeps queueing its clients in the listener's backlog, and the port never
+//! refuses a connection; and several guests can accept from one kernel queue.
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+/// How many connections the kernel queues on a service address before they
+/// are accepted: enough for a thousand clients connecting at once, and for
+/// the clients of a guest that is restarting. The kernel caps it at
+/// `net.core.somaxconn`.
+pub const BACKLOG: i32 = 1024;
+
+/// The listeners of the service addresses, in the order granted.
+#[derive(Debug, Default)]
+pub struct ServiceListeners {
+    listeners: Vec<(SocketAddr, OwnedFd)>,
+}
+
+impl ServiceListeners {
+    /// Binds and listens on each of `addresses`. An IPv6 address takes IPv6
+    /// clients only, as every WASI 0.2 socket does.
+    pub fn bind(addresses: &[SocketAddr]) -> io::Result<ServiceListeners> {
+        let listeners = addresses
+            .iter()
+            .map(|&addr| {
+                listen(addr)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+            })
+            .collect::<io::Result<_>>()?;
+        Ok(ServiceListeners { listeners })
+    }
+
+    /// The addresses as bound: with port 0, the port the system picked.
+    pub fn bound(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(addr, _)| *addr).collect()
+    }
+
+    /// A descriptor of the listener bound at `addr`, for one guest to accept
+    /// from; closing it leaves the listener open.
+    pub fn share(&self, addr: SocketAddr) -> io::Result<OwnedFd> {
+        let (_, fd) = self
+            .listeners
+            .iter()
+            .find(|(bound, _)| *bound == addr)
+            .ok_or_else(|| io::Error::other(format!("no service listener on {addr}")))?;
+        fd.try_clone()
+    }
+}
+
+/// `socket`, `bind` and `listen` on `addr`, non-blocking.
+fn listen(addr: SocketAddr) -> io::Result<(SocketAddr, OwnedFd)> {
+    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    // A restarted host can listen again at once, its old connections in
+    // TIME_WAIT notwithstanding.
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, BACKLOG)?;
+    let bound = SocketAddr::try_from(rustix::net::getsockname(&fd)?)
+        .map_err(|_| io::Error::other("the listener has no IP address"))?;
+    Ok((bound, fd))
+}
