@@ -29,7 +29,7 @@ cargo fmt --all -- --check
 step "lints (host, and guest natively)"
 cargo clippy --workspace --all-targets -- -D warnings
 step "lints (guest as wasm32-wasip2)"
-cargo clippy -p echo-guest -p echo-hostile -p echo-floor --target wasm32-wasip2 --all-targets -- -D warnings
+cargo clippy -p echo-guest -p echo-hostile -p echo-floor -p echo-wstd --target wasm32-wasip2 --all-targets -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --document-private-items

@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 /// The byte every message is made of; not in the reply prefix `GOT:`.
 pub const FILL: u8 = b'x';
 
+/// How long a connection may take to be established: a server that stops
+/// accepting fails the run instead of holding it up.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+
 /// What one closed-loop run measured.
 pub struct Run {
     /// Requests completed in the measured window.
@@ -42,6 +46,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run that served nothing in a window of `window`.
+    pub fn nothing(window: Duration) -> Run {
+        Run {
+            requests: 0,
+            window,
+            latency: Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds"),
+            server_cpu: Duration::ZERO,
+            server_kernel: Duration::ZERO,
+        }
+    }
+
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.window.as_secs_f64()
     }
@@ -95,7 +110,7 @@ pub fn closed_loop(
     let message = vec![FILL; size];
     let mut clients = Vec::with_capacity(connections);
     for i in 0..connections {
-        let stream = std::net::TcpStream::connect(addr)?;
+        let stream = std::net::TcpStream::connect_timeout(&addr, CONNECT_DEADLINE)?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         let mut stream = TcpStream::from_std(stream);

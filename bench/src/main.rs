@@ -74,6 +74,14 @@ enum Command {
 /// What the runs of one cell share: server, connections, size, client.
 type RunKey = (Kind, usize, usize, Waiting);
 
+/// The server a cell runs against.
+enum Target<'a> {
+    /// One kept for every round.
+    Running(&'a Server),
+    /// One started for the cell alone.
+    Fresh(Kind),
+}
+
 /// The servers also measured with a client that never sleeps.
 const SPINNING: [Kind; 2] = [Kind::Native, Kind::Host];
 
@@ -83,6 +91,12 @@ const TARGET_SERVERS: [Kind; 3] = [Kind::Native, Kind::Seed, Kind::Host];
 /// The connection counts of the closed-loop targets, at 64 B; the minimal
 /// guest runs at these too.
 const TARGET_CONNECTIONS: [usize; 2] = [50, 1000];
+
+/// The servers whose idle connections are measured: every one compared,
+/// the minimal guest (what any guest that passes every parked pollable to
+/// `poll` pays) and the peers.
+const IDLE: [Kind; 7] =
+    [Kind::Native, Kind::Seed, Kind::Host, Kind::Stock, Kind::Floor, Kind::Wstd, Kind::WstdStock];
 
 /// The shape of a run.
 struct Plan {
@@ -183,10 +197,12 @@ fn main() -> std::io::Result<()> {
 
     // Every round goes through its cells and servers before the next starts,
     // so that a slow spell of the machine hits them all alike. The first
-    // `repetitions` rounds go through every cell, then the diagnostics at
-    // 64 B: the minimal guest at the targets' connection counts, and a client
-    // that never sleeps at 50. The rounds after them repeat the target cells
-    // alone, the minimal guest's included.
+    // `repetitions` rounds go through every cell (at 64 B, the peer guests
+    // right after the others, each on a server of its own that ends with the
+    // cell, so that one left spinning costs the next cell nothing), then the diagnostics at 64 B: the minimal
+    // guest at the targets' connection counts, and a client that never
+    // sleeps at 50. The rounds after them repeat the target cells alone, the
+    // minimal guest's included.
     let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
     let rounds = plan.repetitions + plan.target_rounds;
@@ -198,19 +214,24 @@ fn main() -> std::io::Result<()> {
     );
     for round in 0..rounds {
         let servers = &servers;
-        let jobs: Vec<(&Server, usize, usize, Waiting)> = if round < plan.repetitions {
+        let jobs: Vec<(Target, usize, usize, Waiting)> = if round < plan.repetitions {
             let matrix = plan.sizes.iter().flat_map(|&size| {
+                let peers: &[(Kind, Kind)] = if size == 64 { &Kind::PEERS } else { &[] };
                 plan.connections.iter().flat_map(move |&connections| {
-                    servers.iter().map(move |server| (server, connections, size, Waiting::Sleep))
+                    let running = servers.iter().map(Target::Running);
+                    let fresh = peers.iter().map(|&(peer, _)| Target::Fresh(peer));
+                    running
+                        .chain(fresh)
+                        .map(move |target| (target, connections, size, Waiting::Sleep))
                 })
             });
             let floor = TARGET_CONNECTIONS
                 .iter()
-                .map(|&connections| (&floor, connections, 64, Waiting::Sleep));
+                .map(|&connections| (Target::Running(&floor), connections, 64, Waiting::Sleep));
             let spinning = servers
                 .iter()
                 .filter(|server| SPINNING.contains(&server.kind))
-                .map(|server| (server, 50, 64, Waiting::Spin));
+                .map(|server| (Target::Running(server), 50, 64, Waiting::Spin));
             matrix.chain(floor).chain(spinning).collect()
         } else {
             let compared = servers.iter().filter(|s| TARGET_SERVERS.contains(&s.kind));
@@ -218,13 +239,45 @@ fn main() -> std::io::Result<()> {
             TARGET_CONNECTIONS
                 .iter()
                 .flat_map(|&connections| {
-                    compared.iter().map(move |&server| (server, connections, 64, Waiting::Sleep))
+                    compared.iter().map(move |&server| {
+                        (Target::Running(server), connections, 64, Waiting::Sleep)
+                    })
                 })
                 .collect()
         };
-        for (server, connections, size, waiting) in jobs {
-            let run =
-                load::closed_loop(server.addr, server.pid(), connections, size, window, waiting)?;
+        for (target, connections, size, waiting) in jobs {
+            let fresh;
+            let (server, run) = match target {
+                Target::Running(server) => (
+                    server,
+                    load::closed_loop(
+                        server.addr,
+                        server.pid(),
+                        connections,
+                        size,
+                        window,
+                        waiting,
+                    )?,
+                ),
+                // A peer that fails a cell (it may stop serving past some
+                // connection count) is recorded as having served nothing.
+                Target::Fresh(kind) => {
+                    fresh = Server::start(kind);
+                    let run = load::closed_loop(
+                        fresh.addr,
+                        fresh.pid(),
+                        connections,
+                        size,
+                        window,
+                        waiting,
+                    )
+                    .unwrap_or_else(|e| {
+                        eprintln!("{} at {connections} connections: {e}", kind.name());
+                        load::Run::nothing(window.1)
+                    });
+                    (&fresh, run)
+                }
+            };
             eprintln!(
                 "round {}/{rounds}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s{}",
                 round + 1,
@@ -251,6 +304,8 @@ fn main() -> std::io::Result<()> {
     };
     let (floor, cells): (Vec<_>, Vec<_>) =
         summarize_all(sleeping).into_iter().partition(|cell| cell.kind == Kind::Floor);
+    let (peers, cells): (Vec<_>, Vec<_>) =
+        cells.into_iter().partition(|cell| Kind::PEERS.iter().any(|&(peer, _)| cell.kind == peer));
     let spinning = summarize_all(spinning);
 
     let (streaming, idle, startup, cold_start) = if plan.scenarios {
@@ -265,6 +320,7 @@ fn main() -> std::io::Result<()> {
         target_rounds: plan.target_rounds,
         cells,
         floor,
+        peers,
         spinning,
         streaming,
         idle,
@@ -310,7 +366,7 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
     drop(running);
     // Fresh servers: memory grown by the runs above would hide what idle
     // connections cost.
-    let idle = Kind::ALL
+    let idle = IDLE
         .iter()
         .map(|&kind| {
             let result = if kind == Kind::Seed && plan.idle >= 1000 {

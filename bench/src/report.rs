@@ -1,7 +1,7 @@
 //! The results: a markdown report with the targets, and SVG plots (drawn
 //! with `plotters`).
 
-use crate::scenarios::{Idle, Streamed};
+use crate::scenarios::{Idle, PROBE_PAUSE, Streamed};
 use crate::servers::Kind;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -42,6 +42,10 @@ const SEED_GOAL: f64 = 1.2;
 
 /// The share of its 50-connection throughput a server should keep at 1,000.
 const SCALING_GOAL: f64 = 0.9;
+
+/// The most a probe among idle connections may wait for its reply, in
+/// microseconds (median).
+const PROBE_GOAL_US: f64 = 400.0;
 
 /// A ratio between two cells, taken in each round that measured both: on
 /// this machine a round's servers share its speed, and the rounds differ.
@@ -109,6 +113,9 @@ pub struct Results {
     /// 64 B on the minimal guest (`bench/floor`), at 50 and 1,000
     /// connections: a diagnostic.
     pub floor: Vec<Cell>,
+    /// 64 B on the peer guest (`bench/wstd`), under `echo-host` and the
+    /// stock CLI, at every connection count: beside the echo guest.
+    pub peers: Vec<Cell>,
     /// 50 × 64 B with a client that never sleeps: a diagnostic.
     pub spinning: Vec<Cell>,
     pub streaming: Vec<(Kind, Streamed)>,
@@ -182,6 +189,20 @@ impl Results {
             });
         }
         if let Some((_, Ok(idle))) = self.idle.iter().find(|(k, _)| *k == Kind::Host) {
+            let probes = [
+                ("back to back", idle.probe),
+                (&*format!("one every {} ms", PROBE_PAUSE.as_millis()), idle.paced_probe),
+            ];
+            for (how, probe) in probes {
+                let us = probe.as_secs_f64() * 1e6;
+                rows.push(Target {
+                    what: format!("probe reply among {} idle connections, {how}", idle.connections),
+                    measured: format!("{us:.0} µs"),
+                    rounds: "median of the probes".to_owned(),
+                    goal: format!("≤ {PROBE_GOAL_US:.0} µs"),
+                    met: us <= PROBE_GOAL_US,
+                });
+            }
             let kib = idle.bytes_per_connection / 1024.0;
             rows.push(Target {
                 what: format!(
@@ -258,6 +279,7 @@ impl Results {
             );
         }
         self.floor_diagnostic(&mut out);
+        self.peers_diagnostic(&mut out);
         self.scaling_diagnostic(&mut out);
         if !self.spinning.is_empty() {
             let _ = writeln!(
@@ -304,22 +326,28 @@ impl Results {
         if !self.idle.is_empty() {
             let _ = writeln!(
                 out,
-                "\n### Idle connections\n\n| server | connections | memory per connection | probe reply (median) |\n|---|---:|---:|---:|"
+                "\n### Idle connections\n\nA probe connection among the idle ones sends one byte \
+                 as soon as its previous reply came back (back to back), then once every {} ms, \
+                 so that the server is waiting when it arrives (paced).\n\n\
+                 | server | connections | memory per connection | probe reply, back to back | paced |\n\
+                 |---|---:|---:|---:|---:|",
+                PROBE_PAUSE.as_millis()
             );
             for (kind, idle) in &self.idle {
                 match idle {
                     Ok(i) => {
                         let _ = writeln!(
                             out,
-                            "| {} | {} | {:.1} KiB | {:.0} µs |",
+                            "| {} | {} | {:.1} KiB | {:.0} µs | {:.0} µs |",
                             kind.name(),
                             i.connections,
                             i.bytes_per_connection / 1024.0,
-                            i.probe.as_secs_f64() * 1e6
+                            i.probe.as_secs_f64() * 1e6,
+                            i.paced_probe.as_secs_f64() * 1e6
                         );
                     }
                     Err(why) => {
-                        let _ = writeln!(out, "| {} | n/a | {why} | |", kind.name());
+                        let _ = writeln!(out, "| {} | n/a | {why} | | |", kind.name());
                     }
                 }
             }
@@ -413,6 +441,46 @@ impl Results {
         }
     }
 
+    /// The peer guest on `wstd` against the echo guest, on each runtime, at
+    /// every connection count measured.
+    fn peers_diagnostic(&self, out: &mut String) {
+        if self.peers.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n### Peer guest: the same echo on `wstd`, 64 B\n\n\
+             `bench/wstd` is the echo written as a user of `wstd` (the async runtime for WASI \
+             0.2 components) would write it: a task per connection that reads a chunk and \
+             writes the reply, with no timeouts, limits or shutdown. Each row pairs it with the \
+             echo guest on the same runtime; \"vs ours\" is the median of the within-round \
+             ratios of throughput.\n\n\
+             | connections | runtime | echo guest req/s | wstd req/s | wstd vs ours | echo guest p99 µs | wstd p99 µs | echo guest p99.9 µs | wstd p99.9 µs | echo guest CPU µs/req | wstd CPU µs/req |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for peer in &self.peers {
+            let Some(&(_, ours)) = Kind::PEERS.iter().find(|(p, _)| *p == peer.kind) else {
+                continue;
+            };
+            let Some(ours) = self.cell(ours, peer.connections, 64) else { continue };
+            let runtime = if ours.kind == Kind::Host { "echo-host" } else { "wasmtime run" };
+            let _ = writeln!(
+                out,
+                "| {} | {runtime} | {:.0} | {:.0} | {:.2}× | {:.0} | {} | {:.0} | {} | {:.1} | {} |",
+                peer.connections,
+                ours.per_second,
+                peer.per_second,
+                median_ratio(Some(peer), Some(ours), |s| s.per_second),
+                ours.latency_us[1],
+                served(peer, peer.latency_us[1], 0),
+                ours.latency_us[2],
+                served(peer, peer.latency_us[2], 0),
+                ours.cpu_per_request_us,
+                served(peer, peer.cpu_per_request_us, 1)
+            );
+        }
+    }
+
     /// Throughput at 1,000 connections against 50, for every server
     /// including the minimal guest.
     fn scaling_diagnostic(&self, out: &mut String) {
@@ -424,14 +492,15 @@ impl Results {
         );
         let at = |kind: Kind, connections: usize| {
             self.cell(kind, connections, 64).or_else(|| {
-                self.floor.iter().find(|c| c.kind == kind && c.connections == connections)
+                let mut others = self.floor.iter().chain(&self.peers);
+                others.find(|c| c.kind == kind && c.connections == connections)
             })
         };
-        for kind in Kind::ALL.iter().copied().chain([Kind::Floor]) {
+        for kind in Kind::ALL.iter().copied().chain([Kind::Floor, Kind::Wstd, Kind::WstdStock]) {
             let (Some(few), Some(many)) = (at(kind, 50), at(kind, 1000)) else { continue };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | {:.2}× | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {:.0} | {:.0} | {:.2}× | {} | {:.2} | {} | {:.2} | {} |",
                 kind.name(),
                 few.per_second,
                 many.per_second,
@@ -444,9 +513,9 @@ impl Results {
                     p.ratios.len()
                 )),
                 few.cpu_per_request_us,
-                many.cpu_per_request_us,
+                served(many, many.cpu_per_request_us, 2),
                 few.kernel_per_request_us,
-                many.kernel_per_request_us
+                served(many, many.kernel_per_request_us, 2)
             );
         }
     }
@@ -474,6 +543,12 @@ impl Results {
             .expect("drawing into a string does not fail");
         svg
     }
+}
+
+/// `value` with `precision` decimals, or a dash if `cell` served nothing
+/// (its figures per request then mean nothing).
+fn served(cell: &Cell, value: f64, precision: usize) -> String {
+    if cell.per_second > 0.0 { format!("{value:.precision$}") } else { "—".to_owned() }
 }
 
 /// Draws `series` as lines over `counts` into `svg`.

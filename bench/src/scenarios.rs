@@ -75,17 +75,32 @@ pub struct Idle {
     pub connections: usize,
     /// The server's resident memory per open connection, in bytes.
     pub bytes_per_connection: f64,
-    /// The median reply time of a probe among the idle connections.
+    /// The median reply time of a probe among the idle connections, sent as
+    /// soon as the previous reply came back.
     pub probe: Duration,
+    /// The same, with [`PROBE_PAUSE`] between probes: the server is waiting
+    /// in `poll` when each arrives.
+    pub paced_probe: Duration,
 }
 
+/// The pause between paced probes.
+pub const PROBE_PAUSE: Duration = Duration::from_millis(2);
+
+/// How long a reply may take before the scenario gives up on the server.
+const REPLY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Probes timed in each way, after one that is not.
+const PROBES: usize = 101;
+
 /// Holds `count` idle connections (each has echoed one message, so it is
-/// surely accepted) and times a probe meanwhile.
+/// surely accepted) and times a probe meanwhile, back to back and paced.
 pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
     let before = rss_kib(server.pid());
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let mut stream = TcpStream::connect(server.addr)?;
+        // A server that stops answering fails the scenario, not the run.
+        stream.set_read_timeout(Some(REPLY_DEADLINE))?;
         stream.write_all(&[FILL])?;
         held.push(stream);
     }
@@ -93,7 +108,7 @@ pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
     for stream in &mut held {
         let mut got = 0;
         while got == 0 {
-            let n = stream.read(&mut reply)?;
+            let n = stream.read(&mut reply).map_err(no_reply)?;
             if n == 0 {
                 return Err(io::Error::other("an idle connection was closed"));
             }
@@ -104,23 +119,48 @@ pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
     let after = rss_kib(server.pid());
     let mut probe = TcpStream::connect(server.addr)?;
     probe.set_nodelay(true)?;
-    let mut times: Vec<Duration> = (0..51)
-        .map(|_| -> io::Result<Duration> {
-            let start = Instant::now();
-            probe.write_all(&[FILL])?;
-            let mut got = 0;
-            while got == 0 {
-                let n = probe.read(&mut reply)?;
-                got += reply[..n].iter().filter(|&&b| b == FILL).count();
+    probe.set_read_timeout(Some(REPLY_DEADLINE))?;
+    let mut round_trip = || -> io::Result<Duration> {
+        let start = Instant::now();
+        probe.write_all(&[FILL])?;
+        let mut got = 0;
+        while got == 0 {
+            let n = probe.read(&mut reply).map_err(no_reply)?;
+            if n == 0 {
+                return Err(io::Error::other("the probe's connection was closed"));
             }
-            Ok(start.elapsed())
+            got += reply[..n].iter().filter(|&&b| b == FILL).count();
+        }
+        Ok(start.elapsed())
+    };
+    round_trip()?;
+    let back_to_back = (0..PROBES).map(|_| round_trip()).collect::<io::Result<Vec<_>>>()?;
+    let paced = (0..PROBES)
+        .map(|_| {
+            thread::sleep(PROBE_PAUSE);
+            round_trip()
         })
-        .collect::<io::Result<_>>()?;
-    times.sort();
+        .collect::<io::Result<Vec<_>>>()?;
     drop(held);
     Ok(Idle {
         connections: count,
         bytes_per_connection: after.saturating_sub(before) as f64 * 1024.0 / count as f64,
-        probe: times[times.len() / 2],
+        probe: median_duration(back_to_back),
+        paced_probe: median_duration(paced),
     })
+}
+
+/// A read that timed out, said plainly.
+fn no_reply(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            io::Error::other(format!("no reply within {} s", REPLY_DEADLINE.as_secs()))
+        }
+        _ => e,
+    }
+}
+
+fn median_duration(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }

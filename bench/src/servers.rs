@@ -23,10 +23,19 @@ pub enum Kind {
     /// The least a WASI 0.2 guest can do per request (`bench/floor`), under
     /// `echo-host`: a yardstick, not one of the servers compared.
     Floor,
+    /// The same echo written on `wstd` (`bench/wstd`), under `echo-host`: the
+    /// peer a user would write instead of a scheduler of their own.
+    Wstd,
+    /// The `wstd` peer under the stock `wasmtime run`.
+    WstdStock,
 }
 
 impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Native, Kind::Seed, Kind::Host, Kind::Stock];
+
+    /// The peer guest, written on `wstd`, with the echo guest on the same
+    /// runtime: measured at 64 B in the rounds through every cell, and idle.
+    pub const PEERS: [(Kind, Kind); 2] = [(Kind::Wstd, Kind::Host), (Kind::WstdStock, Kind::Stock)];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +44,8 @@ impl Kind {
             Kind::Host => "guest, echo-host",
             Kind::Stock => "guest, wasmtime run",
             Kind::Floor => "minimal guest, echo-host",
+            Kind::Wstd => "wstd guest, echo-host",
+            Kind::WstdStock => "wstd guest, wasmtime run",
         }
     }
 
@@ -57,28 +68,44 @@ impl Kind {
                 c
             }
             Kind::Host => Command::new(target.join("echo-host")),
-            Kind::Floor => {
+            Kind::Floor | Kind::Wstd => {
                 let mut c = Command::new(target.join("echo-host"));
-                c.arg("--component").arg(floor_component());
+                c.arg("--component").arg(self.component());
+                if self == Kind::Wstd {
+                    // The standard library's hash maps, which wstd's reactor
+                    // uses, ask for `wasi:random/insecure-seed`.
+                    c.arg("--allow-random");
+                }
                 c
             }
-            Kind::Stock => {
+            Kind::Stock | Kind::WstdStock => {
                 let mut c = Command::new("wasmtime");
                 c.args(["run", "-S", "inherit-network"]);
-                c.arg(echo_guest_wasm::ECHO_GUEST_PATH);
+                c.arg(self.component());
                 c
             }
         };
         command.args(["--listen", "127.0.0.1:0"]);
         command
     }
-}
 
-/// The minimal guest of `bench/floor`, built for `wasm32-wasip2` on first
-/// use.
-fn floor_component() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| echo_testkit::wasm::build("echo-floor", "floor").join("echo-floor.wasm"))
+    /// The component a guest server runs: the echo guest as shipped, or a
+    /// benchmark's own guest (`bench/floor`, `bench/wstd`), built for
+    /// `wasm32-wasip2` on first use.
+    fn component(self) -> &'static Path {
+        static FLOOR: OnceLock<PathBuf> = OnceLock::new();
+        static WSTD: OnceLock<PathBuf> = OnceLock::new();
+        let built = |cell: &'static OnceLock<PathBuf>, package: &str| -> &'static Path {
+            cell.get_or_init(|| {
+                echo_testkit::wasm::build(package, "bench-guests").join(format!("{package}.wasm"))
+            })
+        };
+        match self {
+            Kind::Floor => built(&FLOOR, "echo-floor"),
+            Kind::Wstd | Kind::WstdStock => built(&WSTD, "echo-wstd"),
+            _ => Path::new(echo_guest_wasm::ECHO_GUEST_PATH),
+        }
+    }
 }
 
 /// A server process, killed when dropped.

@@ -14,8 +14,9 @@
 //! - `huge-write`: hand the host 64 MiB in one call;
 //! - `empty-poll`: call `poll` with an empty list;
 //! - `block`: wait forever in `poll`;
-//! - `calls`: time a million calls each of two cheap host functions (for
-//!   the per-call cost quoted in BENCHMARKS.md);
+//! - `calls`: time a million calls each of two cheap host functions, and
+//!   `poll` over one ready pollable and over 10,001 with one ready (for the
+//!   per-call costs quoted in BENCHMARKS.md);
 //! - `poll-cases`: `poll`'s edge cases on clock pollables, one line each:
 //!   a pollable dropped while ready, a handle the table reuses, the same
 //!   pollable twice in one list, thousands parked with one ready;
@@ -132,6 +133,23 @@ fn main() {
                 println!(
                     "ns per call: monotonic-clock.now {clock}, output-stream.check-write {check_write}"
                 );
+                // One ready pollable, alone and at the end of 10,000 parked
+                // ones, as a server's last-parked connection is.
+                let ready = subscribe_duration(0);
+                let start = now();
+                for _ in 0..N {
+                    black_box(poll(&[&ready]));
+                }
+                let one = (now() - start) / N;
+                let parked: Vec<Pollable> = (0..10_000).map(|_| far()).collect();
+                let list: Vec<&Pollable> = parked.iter().chain([&ready]).collect();
+                const M: u64 = 1_000;
+                let start = now();
+                for _ in 0..M {
+                    black_box(poll(&list));
+                }
+                let many = (now() - start) / M;
+                println!("ns per poll: 1 ready {one}, 10001 with 1 ready {many}");
             }
             "poll-cases" => poll_cases(),
             "poll-streams" => poll_streams(addr.parse().expect("poll-streams=N")),
