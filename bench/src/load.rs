@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 /// The byte every message is made of; not in the reply prefix `GOT:`.
 pub const FILL: u8 = b'x';
 
-/// How long a connection may take to be established: a server that stops
-/// accepting fails the run instead of holding it up.
+/// How long a connection may take to be established, and six times that
+/// all of them: a server that stops accepting, or accepts slowly, fails the
+/// run instead of holding it up.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What one closed-loop run measured.
@@ -109,7 +110,14 @@ pub fn closed_loop(
     let mut poll = Poll::new()?;
     let message = vec![FILL; size];
     let mut clients = Vec::with_capacity(connections);
+    let connecting = Instant::now();
     for i in 0..connections {
+        if connecting.elapsed() > CONNECT_DEADLINE * 6 {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("{i} of {connections} connections taken in {:?}", CONNECT_DEADLINE * 6),
+            ));
+        }
         let stream = std::net::TcpStream::connect_timeout(&addr, CONNECT_DEADLINE)?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;

@@ -69,6 +69,17 @@ enum Command {
         #[arg(long)]
         spin: bool,
     },
+    /// Hold idle connections to a server already running, and time a probe
+    /// among them, back to back and paced; print the medians and the
+    /// server's memory per connection.
+    Idle {
+        addr: SocketAddr,
+        /// The server's process id, to measure its memory.
+        #[arg(long, default_value_t = 0)]
+        pid: u32,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+    },
 }
 
 /// What the runs of one cell share: server, connections, size, client.
@@ -178,6 +189,19 @@ fn main() -> std::io::Result<()> {
                 run.cpu_per_request_us(),
                 run.kernel_per_request_us(),
                 run.busy() * 100.0
+            );
+            return Ok(());
+        }
+        Some(Command::Idle { addr, pid, connections }) => {
+            echo_testkit::raise_fd_limit();
+            let idle = scenarios::idle(addr, pid, connections)?;
+            println!(
+                "{} idle connections, {:.1} KiB each; probe reply {:.0} µs back to back, \
+                 {:.0} µs paced",
+                idle.connections,
+                idle.bytes_per_connection / 1024.0,
+                idle.probe.as_secs_f64() * 1e6,
+                idle.paced_probe.as_secs_f64() * 1e6
             );
             return Ok(());
         }
@@ -374,7 +398,8 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
             } else if limit < plan.idle as u64 + 100 {
                 Err(format!("this process may open only {limit} files"))
             } else {
-                scenarios::idle(&Server::start(kind), plan.idle).map_err(|e| e.to_string())
+                let server = Server::start(kind);
+                scenarios::idle(server.addr, server.pid(), plan.idle).map_err(|e| e.to_string())
             };
             (kind, result)
         })

@@ -4,7 +4,7 @@ use crate::load::FILL;
 use crate::servers::Server;
 use echo_testkit::procfs::rss_kib;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -89,16 +89,29 @@ pub const PROBE_PAUSE: Duration = Duration::from_millis(2);
 /// How long a reply may take before the scenario gives up on the server.
 const REPLY_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long connecting them all may take: a server that takes connections
+/// slowly (one per SYN retry, say) fails the scenario instead of holding
+/// the run for hours.
+const SETUP_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Probes timed in each way, after one that is not.
 const PROBES: usize = 101;
 
-/// Holds `count` idle connections (each has echoed one message, so it is
-/// surely accepted) and times a probe meanwhile, back to back and paced.
-pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
-    let before = rss_kib(server.pid());
+/// Holds `count` idle connections to the server at `addr` (process `pid`),
+/// each of which has echoed one message, so it is surely accepted, and times
+/// a probe meanwhile, back to back and paced.
+pub fn idle(addr: SocketAddr, pid: u32, count: usize) -> io::Result<Idle> {
+    let before = rss_kib(pid);
     let mut held = Vec::with_capacity(count);
-    for _ in 0..count {
-        let mut stream = TcpStream::connect(server.addr)?;
+    let started = Instant::now();
+    for taken in 0..count {
+        if started.elapsed() > SETUP_DEADLINE {
+            return Err(io::Error::other(format!(
+                "{taken} of {count} connections taken in {} s",
+                SETUP_DEADLINE.as_secs()
+            )));
+        }
+        let mut stream = connect(addr)?;
         // A server that stops answering fails the scenario, not the run.
         stream.set_read_timeout(Some(REPLY_DEADLINE))?;
         stream.write_all(&[FILL])?;
@@ -116,8 +129,8 @@ pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
         }
     }
     thread::sleep(Duration::from_millis(300));
-    let after = rss_kib(server.pid());
-    let mut probe = TcpStream::connect(server.addr)?;
+    let after = rss_kib(pid);
+    let mut probe = connect(addr)?;
     probe.set_nodelay(true)?;
     probe.set_read_timeout(Some(REPLY_DEADLINE))?;
     let mut round_trip = || -> io::Result<Duration> {
@@ -147,6 +160,18 @@ pub fn idle(server: &Server, count: usize) -> io::Result<Idle> {
         bytes_per_connection: after.saturating_sub(before) as f64 * 1024.0 / count as f64,
         probe: median_duration(back_to_back),
         paced_probe: median_duration(paced),
+    })
+}
+
+/// A connection, or an error if the server does not take it within
+/// [`REPLY_DEADLINE`] (a full backlog makes the client wait for retries).
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    TcpStream::connect_timeout(&addr, REPLY_DEADLINE).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::other(format!(
+            "a connection not taken within {} s",
+            REPLY_DEADLINE.as_secs()
+        )),
+        _ => e,
     })
 }
 

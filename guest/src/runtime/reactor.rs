@@ -8,8 +8,11 @@
 //! it is dropped, so a slot is never reused under a live future.
 //!
 //! Costs: parking and waking are O(1); each `poll` passes every parked
-//! pollable (Wasmtime's `poll` is O(n) in the list), but only one pollable
-//! for all timers, that of the nearest deadline.
+//! pollable (WASI 0.2's `poll` takes the whole list every time), but only
+//! one pollable for all timers, that of the nearest deadline. The list is
+//! kept in order by closing its gaps from the first one on, so a `poll`
+//! after a few tasks that parked last woke and parked again moves only
+//! those, whatever the number of idle ones before them.
 //!
 //! Order: tasks whose pollables are ready wake in the order they parked,
 //! oldest first. A connection's request arrives some time after its task
@@ -36,6 +39,8 @@ pub(crate) struct Reactor {
     /// the key of its wait; `None` where a wait has ended since the last
     /// `poll`, which closes the gaps.
     parked: Vec<Option<(Rc<Pollable>, usize)>>,
+    /// The first gap in `parked`, if any (`parked.len()` or more if none).
+    first_gap: usize,
     /// Timer waits by deadline (nanoseconds on the monotonic clock), then key.
     timers: BTreeSet<(u64, usize)>,
     /// A pollable for the nearest deadline when it was subscribed. Kept until
@@ -95,6 +100,7 @@ impl Reactor {
         match self.waits.remove(key) {
             Some(Wait::Pollable { index, .. }) => {
                 self.parked[index] = None;
+                self.first_gap = self.first_gap.min(index);
             }
             Some(Wait::Timer { deadline, .. }) => {
                 self.timers.remove(&(deadline, key));
@@ -104,14 +110,19 @@ impl Reactor {
     }
 
     /// Closes the gaps in `parked`, keeping its order, and tells each wait
-    /// its new place.
+    /// that moved its new place: those after the first gap.
     fn compact(&mut self) {
-        self.parked.retain(Option::is_some);
-        for (place, (_, key)) in self.parked.iter().flatten().enumerate() {
-            if let Some(Wait::Pollable { index, .. }) = self.waits.get_mut(*key) {
+        let mut place = self.first_gap;
+        for from in self.first_gap..self.parked.len() {
+            let Some((pollable, key)) = self.parked[from].take() else { continue };
+            if let Some(Wait::Pollable { index, .. }) = self.waits.get_mut(key) {
                 *index = place;
             }
+            self.parked[place] = Some((pollable, key));
+            place += 1;
         }
+        self.parked.truncate(place.min(self.parked.len()));
+        self.first_gap = usize::MAX;
     }
 
     fn fire(&mut self, key: usize) {
@@ -171,6 +182,7 @@ impl Reactor {
             let index = index as usize;
             if index < self.parked.len() {
                 if let Some((_, key)) = self.parked[index].take() {
+                    self.first_gap = self.first_gap.min(index);
                     self.fire(key);
                 }
             } else if Some(index) == timer_index {
@@ -206,6 +218,7 @@ impl Reactor {
     pub(crate) fn clear(&mut self) {
         self.waits = Slab::default();
         self.parked.clear();
+        self.first_gap = usize::MAX;
         self.timers.clear();
         self.timer = None;
     }

@@ -227,6 +227,39 @@ fn many_parked_pollables_wake_exactly_their_tasks() {
     }
 }
 
+/// A wait that moved up when an earlier one fired is cancelled in its new
+/// place: the task parked after it still wakes.
+#[test]
+fn a_wait_moved_up_by_a_gap_is_cancelled_where_it_is() {
+    let woken = Rc::new(RefCell::new(Vec::new()));
+    block_on({
+        let woken = woken.clone();
+        async move {
+            // Ready after 1 ms, 20 ms (given up on at 5 ms) and 10 ms; the
+            // others are given up on after 2 s, which only a lost wait needs.
+            let waits = [(1, 2_000), (20, 5), (10, 2_000)];
+            let tasks: Vec<_> = waits
+                .into_iter()
+                .enumerate()
+                .map(|(task, (ready_ms, patience_ms))| {
+                    let woken = woken.clone();
+                    spawn(async move {
+                        let ready = Rc::new(subscribe_duration(ready_ms * 1_000_000));
+                        let patience = Duration::from_millis(patience_ms);
+                        if timeout(patience, readiness(&ready)).await.is_ok() {
+                            woken.borrow_mut().push(task);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
+    });
+    assert_eq!(*woken.borrow(), [0, 2]);
+}
+
 /// Tasks whose pollables become ready together wake in the order they
 /// parked, whatever order the pollables were made in; waits given up on
 /// leave no gap in that order.
