@@ -267,15 +267,22 @@ fn s12_blocked_guest_does_not_hold_shutdown() {
 }
 
 /// S13: `poll`'s edge cases: a pollable dropped while ready, a handle the
-/// table reuses, the same pollable twice in a list, and one ready among
-/// 10,001 parked: each answers with exactly the ready positions.
+/// table reuses (a ready stream's, then a clock's), the same pollable twice
+/// in a list, and one ready among 10,001 parked: each answers with exactly
+/// the ready positions.
 #[test]
 fn s13_poll_edge_cases() {
     let (status, output) = hostile_run("poll-cases", &[]);
     assert!(status.success(), "{output}");
-    for line in
-        ["dropped while ready: [1]", "reused handle: [1]", "twice: [0, 2]", "one of 10001: [7777]"]
-    {
+    let lines = [
+        "dropped while ready: [1]",
+        "reused handle: [1]",
+        "stream pollable ready: true",
+        "reused stream handle: [1]",
+        "twice: [0, 2]",
+        "one of 10001: [7777]",
+    ];
+    for line in lines {
         assert!(output.contains(line), "no {line:?} in:\n{output}");
     }
 }

@@ -32,7 +32,7 @@ impl Host for Wasi {
 
     fn subscribe_instant(&mut self, when: Instant) -> wasmtime::Result<Resource<Pollable>> {
         let deadline = self.deadline(when);
-        Ok(self.table.push(Pollable::Deadline(deadline))?)
+        self.push_orphan_pollable(Pollable::Deadline(deadline))
     }
 
     fn subscribe_duration(&mut self, when: Duration) -> wasmtime::Result<Resource<Pollable>> {

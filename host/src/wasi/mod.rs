@@ -97,6 +97,9 @@ pub struct Wasi {
     net: Arc<NetworkAccess>,
     /// The output streams that hold bytes the kernel has not taken yet.
     unsent: Vec<u32>,
+    /// Each pollable's readiness flag, if it has one, by handle: see
+    /// [`Wasi::push_pollable`].
+    flags: Vec<Option<Arc<readiness::Readiness>>>,
 }
 
 impl Wasi {
@@ -108,7 +111,16 @@ impl Wasi {
         let mut table = ResourceTable::new();
         table.set_max_capacity(max_resources);
         let clock_start = tokio::time::Instant::now();
-        (Wasi { table, notifier, clock_start, stdin, net, unsent: Vec::new() }, closer)
+        let wasi = Wasi {
+            table,
+            notifier,
+            clock_start,
+            stdin,
+            net,
+            unsent: Vec::new(),
+            flags: Vec::new(),
+        };
+        (wasi, closer)
     }
 
     /// The resource table, which Wasmtime's CLI interfaces share.

@@ -36,16 +36,55 @@ pub enum Pollable {
     Always,
 }
 
-impl Pollable {
+impl Wasi {
     /// Subscribes to `parent`, which the pollable outlives not: it is pushed
     /// as the parent's child, so that dropping the parent first traps, as
     /// WASI requires.
-    pub fn push<T: 'static>(
-        table: &mut ResourceTable,
+    pub(super) fn push_pollable<T: 'static>(
+        &mut self,
         pollable: Pollable,
         parent: &Resource<T>,
     ) -> Result<Resource<Pollable>> {
-        Ok(table.push_child(pollable, parent)?)
+        let flag = pollable.flag();
+        let pushed = self.table.push_child(pollable, parent)?;
+        self.note_flag(&pushed, flag);
+        Ok(pushed)
+    }
+
+    /// Pushes a pollable that has no parent (a clock's).
+    pub(super) fn push_orphan_pollable(
+        &mut self,
+        pollable: Pollable,
+    ) -> Result<Resource<Pollable>> {
+        let flag = pollable.flag();
+        let pushed = self.table.push(pollable)?;
+        self.note_flag(&pushed, flag);
+        Ok(pushed)
+    }
+
+    /// Keeps `pollable`'s flag where `poll` finds it by handle, without a
+    /// lookup in the resource table and its type check.
+    ///
+    /// Every pollable pushed writes its handle's entry, a flag or none, so
+    /// the entry of every live pollable is its own; a handle that is no
+    /// longer a pollable keeps a stale entry, which is never read, since
+    /// Wasmtime hands `poll` only live pollables.
+    fn note_flag(&mut self, pollable: &Resource<Pollable>, flag: Option<Arc<Readiness>>) {
+        let handle = pollable.rep() as usize;
+        if self.flags.len() <= handle {
+            self.flags.resize(handle + 1, None);
+        }
+        self.flags[handle] = flag;
+    }
+}
+
+impl Pollable {
+    /// The readiness flag this pollable reads, if it is one.
+    fn flag(&self) -> Option<Arc<Readiness>> {
+        match self {
+            Pollable::Flag(readiness) => Some(readiness.clone()),
+            _ => None,
+        }
     }
 
     /// Whether the pollable is ready at `now` (read at most once per look,
@@ -91,7 +130,11 @@ impl Wasi {
             let mut earliest: Option<Instant> = None;
             let mut ready = Vec::new();
             for (index, pollable) in (0u32..).zip(pollables) {
-                match self.table.get(pollable)?.check(&self.table, &mut now)? {
+                let check = match self.flags.get(pollable.rep() as usize) {
+                    Some(Some(flag)) => Check::from(flag.is_ready()),
+                    _ => self.table.get(pollable)?.check(&self.table, &mut now)?,
+                };
+                match check {
                     Check::Ready => ready.push(index),
                     Check::NotYet => {}
                     Check::At(at) => earliest = Some(earliest.map_or(at, |e| e.min(at))),

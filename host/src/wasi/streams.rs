@@ -136,7 +136,7 @@ impl HostInputStream for Wasi {
             InputStream::Tcp(reader) => Pollable::Flag(reader.readiness()),
             InputStream::Stdin(stdin) => Pollable::Flag(stdin.readiness()),
         };
-        Pollable::push(&mut self.table, pollable, &stream)
+        self.push_pollable(pollable, &stream)
     }
 
     fn drop(&mut self, stream: Resource<InputStream>) -> Result<()> {
@@ -205,7 +205,7 @@ impl HostOutputStream for Wasi {
             OutputStream::Tcp(writer) => Pollable::Flag(writer.readiness()),
             OutputStream::Stdio(_) => Pollable::Always,
         };
-        Pollable::push(&mut self.table, pollable, &stream)
+        self.push_pollable(pollable, &stream)
     }
 
     fn write_zeroes(&mut self, stream: Resource<OutputStream>, len: u64) -> StreamResult<()> {

@@ -675,7 +675,7 @@ impl HostTcpSocket for Wasi {
 
     fn subscribe(&mut self, socket: Resource<TcpSocket>) -> wasmtime::Result<Resource<Pollable>> {
         let pollable = Pollable::Socket(socket.rep());
-        Pollable::push(&mut self.table, pollable, &socket)
+        self.push_pollable(pollable, &socket)
     }
 
     fn shutdown(&mut self, socket: Resource<TcpSocket>, how: ShutdownType) -> SocketResult<()> {

@@ -18,8 +18,9 @@
 //!   `poll` over one ready pollable and over 10,001 with one ready (for the
 //!   per-call costs quoted in BENCHMARKS.md);
 //! - `poll-cases`: `poll`'s edge cases on clock pollables, one line each:
-//!   a pollable dropped while ready, a handle the table reuses, the same
-//!   pollable twice in one list, thousands parked with one ready;
+//!   a pollable dropped while ready, a handle the table reuses (after a
+//!   clock's, and after a ready stream's), the same pollable twice in one
+//!   list, thousands parked with one ready;
 //! - `poll-streams=N`: listen (after printing `listening on ADDR`), accept N
 //!   clients, and then, in a loop, poll all their input streams and print
 //!   `ready: [indices]`; the first time, drop the ready pollables and poll
@@ -213,6 +214,15 @@ fn poll_cases() {
     drop((waiting, ready));
     let (reused, ready) = (far(), subscribe_duration(0));
     println!("reused handle: {:?}", poll(&[&reused, &ready]));
+    // A handle that was a ready stream's pollable, reused for a clock's: the
+    // clock's own deadline counts, not the stream's readiness.
+    let stdin = wasip2::cli::stdin::get_stdin();
+    let flagged = stdin.subscribe();
+    println!("stream pollable ready: {}", flagged.ready());
+    drop(flagged);
+    let reused_stream = far();
+    println!("reused stream handle: {:?}", poll(&[&reused_stream, &ready]));
+    drop((reused_stream, stdin));
     // The same pollable twice: both positions.
     println!("twice: {:?}", poll(&[&ready, &reused, &ready]));
     // Thousands parked, one ready: that one alone.
