@@ -117,16 +117,8 @@ pub fn idle(addr: SocketAddr, pid: u32, count: usize) -> io::Result<Idle> {
         stream.write_all(&[FILL])?;
         held.push(stream);
     }
-    let mut reply = [0; 64];
     for stream in &mut held {
-        let mut got = 0;
-        while got == 0 {
-            let n = stream.read(&mut reply).map_err(no_reply)?;
-            if n == 0 {
-                return Err(io::Error::other("an idle connection was closed"));
-            }
-            got += reply[..n].iter().filter(|&&b| b == FILL).count();
-        }
+        await_echo(stream, "an idle connection")?;
     }
     thread::sleep(Duration::from_millis(300));
     let after = rss_kib(pid);
@@ -136,14 +128,7 @@ pub fn idle(addr: SocketAddr, pid: u32, count: usize) -> io::Result<Idle> {
     let mut round_trip = || -> io::Result<Duration> {
         let start = Instant::now();
         probe.write_all(&[FILL])?;
-        let mut got = 0;
-        while got == 0 {
-            let n = probe.read(&mut reply).map_err(no_reply)?;
-            if n == 0 {
-                return Err(io::Error::other("the probe's connection was closed"));
-            }
-            got += reply[..n].iter().filter(|&&b| b == FILL).count();
-        }
+        await_echo(&mut probe, "the probe's connection")?;
         Ok(start.elapsed())
     };
     round_trip()?;
@@ -161,6 +146,21 @@ pub fn idle(addr: SocketAddr, pid: u32, count: usize) -> io::Result<Idle> {
         probe: median_duration(back_to_back),
         paced_probe: median_duration(paced),
     })
+}
+
+/// Reads from `stream` until an echoed [`FILL`] byte has come back; `which`
+/// names the connection if it closes first.
+fn await_echo(stream: &mut TcpStream, which: &str) -> io::Result<()> {
+    let mut reply = [0; 64];
+    loop {
+        let n = stream.read(&mut reply).map_err(no_reply)?;
+        if n == 0 {
+            return Err(io::Error::other(format!("{which} was closed")));
+        }
+        if reply[..n].contains(&FILL) {
+            return Ok(());
+        }
+    }
 }
 
 /// A connection, or an error if the server does not take it within
