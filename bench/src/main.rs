@@ -86,6 +86,7 @@ enum Command {
 type RunKey = (Kind, usize, usize, Waiting);
 
 /// The server a cell runs against.
+#[derive(Clone, Copy)]
 enum Target<'a> {
     /// One kept for every round.
     Running(&'a Server),
@@ -223,10 +224,10 @@ fn main() -> std::io::Result<()> {
     // so that a slow spell of the machine hits them all alike. The first
     // `repetitions` rounds go through every cell (at 64 B, the peer guests
     // right after the others, each on a server of its own that ends with the
-    // cell, so that one left spinning costs the next cell nothing), then the diagnostics at 64 B: the minimal
-    // guest at the targets' connection counts, and a client that never
-    // sleeps at 50. The rounds after them repeat the target cells alone, the
-    // minimal guest's included.
+    // cell, so that one left spinning costs the next cell nothing), then the
+    // diagnostics at 64 B: the minimal guest at the targets' connection
+    // counts, and a client that never sleeps at 50. The rounds after them
+    // repeat the target cells alone, the minimal guest's included.
     let mut runs: Vec<(RunKey, Vec<load::Run>)> = Vec::new();
     let window = (plan.warmup, plan.measure);
     let rounds = plan.repetitions + plan.target_rounds;
@@ -271,36 +272,24 @@ fn main() -> std::io::Result<()> {
         };
         for (target, connections, size, waiting) in jobs {
             let fresh;
-            let (server, run) = match target {
-                Target::Running(server) => (
-                    server,
-                    load::closed_loop(
-                        server.addr,
-                        server.pid(),
-                        connections,
-                        size,
-                        window,
-                        waiting,
-                    )?,
-                ),
-                // A peer that fails a cell (it may stop serving past some
-                // connection count) is recorded as having served nothing.
+            let server = match target {
+                Target::Running(server) => server,
                 Target::Fresh(kind) => {
                     fresh = Server::start(kind);
-                    let run = load::closed_loop(
-                        fresh.addr,
-                        fresh.pid(),
-                        connections,
-                        size,
-                        window,
-                        waiting,
-                    )
-                    .unwrap_or_else(|e| {
-                        eprintln!("{} at {connections} connections: {e}", kind.name());
-                        load::Run::nothing(window.1)
-                    });
-                    (&fresh, run)
+                    &fresh
                 }
+            };
+            let run =
+                load::closed_loop(server.addr, server.pid(), connections, size, window, waiting);
+            let run = match (run, target) {
+                (Ok(run), _) => run,
+                // A peer that fails a cell (it may stop serving past some
+                // connection count) is recorded as having served nothing.
+                (Err(e), Target::Fresh(kind)) => {
+                    eprintln!("{} at {connections} connections: {e}", kind.name());
+                    load::Run::nothing(window.1)
+                }
+                (Err(e), Target::Running(_)) => return Err(e),
             };
             eprintln!(
                 "round {}/{rounds}: {:>4} × {:>4} B  {:<20} {:>8.0} req/s{}",

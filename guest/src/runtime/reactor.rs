@@ -112,6 +112,10 @@ impl Reactor {
     /// Closes the gaps in `parked`, keeping its order, and tells each wait
     /// that moved its new place: those after the first gap.
     fn compact(&mut self) {
+        if self.first_gap >= self.parked.len() {
+            self.first_gap = usize::MAX;
+            return;
+        }
         let mut place = self.first_gap;
         for from in self.first_gap..self.parked.len() {
             let Some((pollable, key)) = self.parked[from].take() else { continue };
@@ -121,7 +125,7 @@ impl Reactor {
             self.parked[place] = Some((pollable, key));
             place += 1;
         }
-        self.parked.truncate(place.min(self.parked.len()));
+        self.parked.truncate(place);
         self.first_gap = usize::MAX;
     }
 

@@ -3,7 +3,9 @@
 //! A pollable is one of four kinds, each answered without a future or a
 //! lock: a source's [`Readiness`] flag, a socket (whose meaning follows its
 //! state, see [`TcpSocket::ready`]), a deadline on the monotonic clock, or
-//! always. `poll` looks at each pollable of its list once; when none is
+//! always. A flag is also kept by the pollable's handle
+//! ([`Wasi::push_pollable`]), so that looking at it costs one load and no
+//! lookup in the resource table. `poll` looks at each pollable of its list once; when none is
 //! ready it waits for the store's [`Notifier`] (any source becoming ready)
 //! or the earliest deadline in the list, whichever comes first, and looks
 //! again. It never returns an empty list, and it never waits with something
@@ -60,6 +62,19 @@ impl Wasi {
         let pushed = self.table.push(pollable)?;
         self.note_flag(&pushed, flag);
         Ok(pushed)
+    }
+
+    /// Whether `pollable` is ready at `now` (see [`Pollable::check`]), its
+    /// flag read by handle if it has one.
+    fn check_pollable(
+        &self,
+        pollable: &Resource<Pollable>,
+        now: &mut Option<Instant>,
+    ) -> Result<Check> {
+        match self.flags.get(pollable.rep() as usize) {
+            Some(Some(flag)) => Ok(Check::from(flag.is_ready())),
+            _ => self.table.get(pollable)?.check(&self.table, now),
+        }
     }
 
     /// Keeps `pollable`'s flag where `poll` finds it by handle, without a
@@ -130,11 +145,7 @@ impl Wasi {
             let mut earliest: Option<Instant> = None;
             let mut ready = Vec::new();
             for (index, pollable) in (0u32..).zip(pollables) {
-                let check = match self.flags.get(pollable.rep() as usize) {
-                    Some(Some(flag)) => Check::from(flag.is_ready()),
-                    _ => self.table.get(pollable)?.check(&self.table, &mut now)?,
-                };
-                match check {
+                match self.check_pollable(pollable, &mut now)? {
                     Check::Ready => ready.push(index),
                     Check::NotYet => {}
                     Check::At(at) => earliest = Some(earliest.map_or(at, |e| e.min(at))),
@@ -188,7 +199,7 @@ impl Host for Wasi {
 impl HostPollable for Wasi {
     fn ready(&mut self, pollable: Resource<Pollable>) -> Result<bool> {
         let mut now = None;
-        Ok(matches!(self.table.get(&pollable)?.check(&self.table, &mut now)?, Check::Ready))
+        Ok(matches!(self.check_pollable(&pollable, &mut now)?, Check::Ready))
     }
 
     async fn block(&mut self, pollable: Resource<Pollable>) -> Result<()> {
