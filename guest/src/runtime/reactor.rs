@@ -12,7 +12,10 @@
 //! one pollable for all timers, that of the nearest deadline. The list is
 //! kept in order by closing its gaps from the first one on, so a `poll`
 //! after a few tasks that parked last woke and parked again moves only
-//! those, whatever the number of idle ones before them.
+//! those, whatever the number of idle ones before them. It is kept as the
+//! handles `poll` takes, side by side, and handed over as it is: the
+//! generated binding would instead copy every handle out of its pollable,
+//! one scattered allocation each, on every call (see [`poll_handles`]).
 //!
 //! Order: tasks whose pollables are ready wake in the order they parked,
 //! oldest first. A connection's request arrives some time after its task
@@ -29,7 +32,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use wasip2::clocks::monotonic_clock;
-use wasip2::io::poll::{Pollable, poll};
+use wasip2::io::poll::Pollable;
 
 /// Parked waits, and what the next `poll` call needs.
 #[derive(Default)]
@@ -39,6 +42,9 @@ pub(crate) struct Reactor {
     /// the key of its wait; `None` where a wait has ended since the last
     /// `poll`, which closes the gaps.
     parked: Vec<Option<(Rc<Pollable>, usize)>>,
+    /// The handle of each pollable in `parked`, at the same index (stale
+    /// where `parked` has a gap): the list `poll` takes, once compacted.
+    handles: Vec<u32>,
     /// The first gap in `parked`, if any (`parked.len()` or more if none).
     first_gap: usize,
     /// Timer waits by deadline (nanoseconds on the monotonic clock), then key.
@@ -67,6 +73,7 @@ enum Wait {
 impl Reactor {
     fn park_pollable(&mut self, pollable: Rc<Pollable>, waker: Waker) -> usize {
         let key = self.waits.insert(Wait::Pollable { index: self.parked.len(), waker });
+        self.handles.push(pollable.handle());
         self.parked.push(Some((pollable, key)));
         key
     }
@@ -123,9 +130,11 @@ impl Reactor {
                 *index = place;
             }
             self.parked[place] = Some((pollable, key));
+            self.handles[place] = self.handles[from];
             place += 1;
         }
         self.parked.truncate(place);
+        self.handles.truncate(place);
         self.first_gap = usize::MAX;
     }
 
@@ -161,20 +170,22 @@ impl Reactor {
             self.ready_now = Some(monotonic_clock::subscribe_duration(0));
         }
 
-        let mut list: Vec<&Pollable> = Vec::with_capacity(self.parked.len() + 2);
-        list.extend(self.parked.iter().flatten().map(|(pollable, _)| &**pollable));
+        // Compacted: `handles` is exactly the parked pollables, in order.
+        let parked = self.parked.len();
         let timer_index = match &self.timer {
             Some((_, pollable)) if !self.timers.is_empty() => {
-                list.push(pollable);
-                Some(list.len() - 1)
+                self.handles.push(pollable.handle());
+                Some(self.handles.len() - 1)
             }
             _ => None,
         };
         if !block && let Some(pollable) = &self.ready_now {
-            list.push(pollable);
+            self.handles.push(pollable.handle());
         }
-        let mut ready = poll(&list);
-        drop(list);
+        // Every handle in the list is that of a pollable this reactor holds
+        // (in `parked`, `timer` or `ready_now`) until after the call.
+        let mut ready = poll_handles(&self.handles);
+        self.handles.truncate(parked);
         // One clock reading per `poll`, shared by everything that runs until
         // the next: timers, and timeouts that start meanwhile.
         self.clock = monotonic_clock::now();
@@ -222,9 +233,48 @@ impl Reactor {
     pub(crate) fn clear(&mut self) {
         self.waits = Slab::default();
         self.parked.clear();
+        self.handles.clear();
         self.first_gap = usize::MAX;
         self.timers.clear();
         self.timer = None;
+    }
+}
+
+/// `wasi:io/poll.poll` over the pollables with these handles: the indices of
+/// those ready.
+///
+/// The import itself, below `wasip2`'s binding of it, which takes
+/// `&[&Pollable]` and copies each one's handle into a list of its own on
+/// every call. Every handle must be that of a live pollable for the whole
+/// call; the caller holds each one's [`Pollable`].
+fn poll_handles(handles: &[u32]) -> Vec<u32> {
+    // The version is `wasip2`'s: if it moves, the component no longer
+    // links (an import its world lacks) until this one follows.
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "wasi:io/poll@0.2.12")]
+    unsafe extern "C" {
+        /// The canonical ABI's lowering of `poll: func(in: list<borrow<pollable>>)
+        /// -> list<u32>`: the list's address and length, and where to store
+        /// the result's address and length.
+        #[link_name = "poll"]
+        fn import(list: *const u32, len: usize, result: *mut [usize; 2]);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn import(_: *const u32, _: usize, _: *mut [usize; 2]) {
+        unreachable!("wasi:io/poll is only there on wasm32")
+    }
+    let mut result = [0usize; 2];
+    // SAFETY: the list is `handles.len()` valid `u32`s, borrowed for the
+    // call; each is a live pollable's handle (this function's contract),
+    // which is all a `borrow<pollable>` needs. The host writes the result
+    // list's address and length into `result`, the list allocated with
+    // this module's `cabi_realloc` (the global allocator, as the binding's
+    // own call relies on) with the alignment of `u32`, so it becomes a
+    // `Vec<u32>` of that length and capacity, as the binding does.
+    unsafe {
+        import(handles.as_ptr(), handles.len(), &mut result);
+        let [address, len] = result;
+        Vec::from_raw_parts(address as *mut u32, len, len)
     }
 }
 
