@@ -248,8 +248,9 @@ impl Reactor {
 /// every call. Every handle must be that of a live pollable for the whole
 /// call; the caller holds each one's [`Pollable`].
 fn poll_handles(handles: &[u32]) -> Vec<u32> {
-    // The version is `wasip2`'s: if it moves, the component no longer
-    // links (an import its world lacks) until this one follows.
+    // The version is `wasip2`'s. The component linker matches an import to
+    // the world's by semver, so a later 0.2.x in `wasip2` still links (and
+    // a 0.3 would not).
     #[cfg(target_arch = "wasm32")]
     #[link(wasm_import_module = "wasi:io/poll@0.2.12")]
     unsafe extern "C" {
