@@ -3,9 +3,8 @@
 mod support;
 
 use std::io::Write;
-use std::process::Command;
 use support::scenarios;
-use support::server::{ECHO_HOST, run_to_exit};
+use support::server::{host_command, run_to_exit};
 use support::{Server, connect, read_replies, round_trip};
 
 /// The tutorial's session: `Hello` gets `GOT:Hello`, `World` gets `GOT:World`.
@@ -76,7 +75,7 @@ fn custom_prefix_is_used() {
 /// The server listens on IPv6 loopback too.
 #[test]
 fn serves_ipv6() {
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.args(["--listen", "[::1]:0"]);
     let server = Server::start(command);
     assert!(server.addr.is_ipv6());
@@ -88,7 +87,7 @@ fn serves_ipv6() {
 #[test]
 fn port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.args(["--listen", &taken.local_addr().unwrap().to_string()]);
     let (status, output) = run_to_exit(command);
     assert!(!status.success());
@@ -100,11 +99,11 @@ fn port_in_use_is_a_clear_error() {
 /// The host takes the service's settings from the environment too.
 #[test]
 fn settings_come_from_the_environment() {
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.env("ECHO_PREFIX", "env> ").args(["--listen", "127.0.0.1:0"]);
     let server = Server::start(command);
     round_trip(&mut connect(server.addr), b"env> ", b"from the environment\n");
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.env("ECHO_MAX_CONNECTIONS", "0");
     let (status, output) = run_to_exit(command);
     assert!(!status.success() && output.contains("--max-connections"), "{output}");
@@ -123,7 +122,7 @@ fn bad_flags_are_refused() {
         (&["--", "--max-connections", "0"], "--max-connections"),
         (&["--component", "/nonexistent.wasm"], "/nonexistent.wasm"),
     ] {
-        let mut command = Command::new(ECHO_HOST);
+        let mut command = host_command();
         command.args(args);
         let (status, output) = run_to_exit(command);
         assert!(!status.success(), "{args:?} was accepted");

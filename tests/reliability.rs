@@ -207,6 +207,7 @@ fn r15_descriptor_exhaustion_backs_off_and_recovers() {
         "--listen",
         "127.0.0.1:0",
     ]);
+    command.env("ECHO_WORKERS", "1");
     let server = Server::start(command);
     let mut clients: Vec<TcpStream> = (0..80).map(|_| connect(server.addr)).collect();
     // The host says what it is: a full descriptor table, not `unknown`.

@@ -8,9 +8,8 @@ use echo_testkit::Process;
 use rustix::process::Signal;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use support::server::{ECHO_HOST, run_to_exit};
+use support::server::{host_command, run_to_exit};
 use support::{DEADLINE, Server, connect, hostile, raise_fd_limit};
 
 /// Starts `echo-host` on `listen` running the hostile component with `actions`.
@@ -113,7 +112,7 @@ fn s04_udp_and_name_lookup_are_not_linked() {
 #[test]
 fn a_refused_bind_ends_the_host_with_an_error() {
     let other = format!("127.0.0.1:{}", free_port());
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.args(["--listen", "127.0.0.1:0", "--", "--listen", &other]);
     let (status, output) = run_to_exit(command);
     assert!(!status.success());

@@ -5,7 +5,9 @@
 //! latency, and sends the next. Only `FILL` bytes are counted, so the count
 //! is right with or without a prefix and however the server chunks its
 //! replies. One thread drives every connection through mio, so that the
-//! client takes one core and the server the other.
+//! client takes one core and the server the other; a server with several
+//! workers is driven by several client threads (`--client-threads`), each
+//! with its share of the connections.
 //!
 //! The client normally sleeps in `epoll_wait` when it has nothing to do, as
 //! any client would. On loopback that has a cost the server pays: its send
@@ -45,6 +47,9 @@ pub struct Run {
     pub server_cpu: Duration,
     /// The part of it spent in the kernel (coarser: clock ticks).
     pub server_kernel: Duration,
+    /// CPU time of each of the server's worker threads (`echo-host`'s
+    /// `worker-N`, in order) in the window; empty for other servers.
+    pub worker_cpu: Vec<Duration>,
 }
 
 impl Run {
@@ -56,7 +61,13 @@ impl Run {
             latency: latency_histogram(),
             server_cpu: Duration::ZERO,
             server_kernel: Duration::ZERO,
+            worker_cpu: Vec::new(),
         }
+    }
+
+    /// Each worker thread's share of a core over the window.
+    pub fn workers_busy(&self) -> Vec<f64> {
+        self.worker_cpu.iter().map(|cpu| cpu.as_secs_f64() / self.window.as_secs_f64()).collect()
     }
 
     pub fn per_second(&self) -> f64 {
@@ -99,7 +110,10 @@ struct Client {
 
 /// Runs `connections` closed loops of `size`-byte messages against `addr`:
 /// `warmup`, then `measure` during which requests and the server's CPU time
-/// (process `server`) are counted.
+/// (process `server`) are counted. The connections are shared out among
+/// `threads` client threads, each with its own `epoll`: one is enough for a
+/// single-threaded server on a 2-core machine, and a server on more cores
+/// needs a client on more cores to be measured at all.
 pub fn closed_loop(
     addr: SocketAddr,
     server: u32,
@@ -107,10 +121,10 @@ pub fn closed_loop(
     size: usize,
     (warmup, measure): (Duration, Duration),
     waiting: Waiting,
+    threads: usize,
 ) -> io::Result<Run> {
-    let mut poll = Poll::new()?;
-    let message = vec![FILL; size];
-    let mut clients = Vec::with_capacity(connections);
+    let threads = threads.clamp(1, connections.max(1));
+    let mut streams: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
     let connecting = Instant::now();
     for i in 0..connections {
         if connecting.elapsed() > CONNECTING_DEADLINE {
@@ -122,7 +136,49 @@ pub fn closed_loop(
         let stream = std::net::TcpStream::connect_timeout(&addr, CONNECT_DEADLINE)?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(stream);
+        streams[i % threads].push(TcpStream::from_std(stream));
+    }
+    let window_start = Instant::now() + warmup;
+    let window = (window_start, window_start + measure);
+    std::thread::scope(|scope| {
+        let drivers: Vec<_> = streams
+            .into_iter()
+            .map(|streams| scope.spawn(move || drive(streams, size, window, waiting)))
+            .collect();
+        // The server's CPU time over the window, sampled from this thread.
+        std::thread::sleep(window_start.saturating_duration_since(Instant::now()));
+        let (cpu_start, kernel_start) = (cpu_time(server), kernel_time(server));
+        let workers_start = worker_cpu(server);
+        std::thread::sleep(window.1.saturating_duration_since(Instant::now()));
+        let server_cpu = cpu_time(server).saturating_sub(cpu_start);
+        let server_kernel = kernel_time(server).saturating_sub(kernel_start);
+        let worker_cpu = worker_cpu(server)
+            .iter()
+            .zip(&workers_start)
+            .map(|(end, start)| end.saturating_sub(*start))
+            .collect();
+        let mut run = Run { server_cpu, server_kernel, worker_cpu, ..Run::nothing(measure) };
+        for driver in drivers {
+            let (requests, latency) = driver.join().expect("a client thread panicked")?;
+            run.requests += requests;
+            run.latency.add(&latency).expect("histograms of the same bounds");
+        }
+        Ok(run)
+    })
+}
+
+/// One client thread: drives `streams` until the end of `window`, and
+/// returns the requests completed within it and their latencies.
+fn drive(
+    streams: Vec<TcpStream>,
+    size: usize,
+    (window_start, window_end): (Instant, Instant),
+    waiting: Waiting,
+) -> io::Result<(u64, Histogram<u64>)> {
+    let mut poll = Poll::new()?;
+    let message = vec![FILL; size];
+    let mut clients = Vec::with_capacity(streams.len());
+    for (i, mut stream) in streams.into_iter().enumerate() {
         poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
         clients.push(Client { stream, awaiting: 0, sent_at: Instant::now(), unsent: 0 });
     }
@@ -137,19 +193,9 @@ pub fn closed_loop(
         Waiting::Sleep => Duration::from_millis(10),
         Waiting::Spin => Duration::ZERO,
     };
-    let started = Instant::now();
-    let window_start = started + warmup;
-    let window_end = window_start + measure;
-    let mut measuring = false;
     let mut requests = 0;
-    let (mut cpu_start, mut kernel_start) = (Duration::ZERO, Duration::ZERO);
     loop {
         let now = Instant::now();
-        if !measuring && now >= window_start {
-            measuring = true;
-            cpu_start = cpu_time(server);
-            kernel_start = kernel_time(server);
-        }
         if now >= window_end {
             break;
         }
@@ -174,7 +220,7 @@ pub fn closed_loop(
                         })?;
                         if client.awaiting == 0 {
                             let done = Instant::now();
-                            if measuring && done < window_end {
+                            if done >= window_start && done < window_end {
                                 requests += 1;
                                 let nanos = (done - client.sent_at).as_nanos() as u64;
                                 latency.saturating_record(nanos.max(1_000));
@@ -188,9 +234,18 @@ pub fn closed_loop(
             }
         }
     }
-    let server_cpu = cpu_time(server).saturating_sub(cpu_start);
-    let server_kernel = kernel_time(server).saturating_sub(kernel_start);
-    Ok(Run { requests, window: measure, latency, server_cpu, server_kernel })
+    Ok((requests, latency))
+}
+
+/// The CPU time of each thread of process `pid` named `worker-N`, in the
+/// order of N: `echo-host`'s workers.
+fn worker_cpu(pid: u32) -> Vec<Duration> {
+    let mut workers: Vec<(usize, Duration)> = echo_testkit::procfs::threads(pid)
+        .into_iter()
+        .filter_map(|(name, cpu)| Some((name.strip_prefix("worker-")?.parse().ok()?, cpu)))
+        .collect();
+    workers.sort();
+    workers.into_iter().map(|(_, cpu)| cpu).collect()
 }
 
 /// Latencies from 1 µs to 60 s, in nanoseconds, to three significant

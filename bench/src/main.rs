@@ -39,6 +39,11 @@ struct Args {
     /// Where to write the report and plots.
     #[arg(long, default_value_os_t = echo_testkit::workspace_root().join("bench/results"))]
     out: PathBuf,
+    /// Client threads driving the workers table's connections: one leaves
+    /// the other core of a 2-core machine to the server; a machine with
+    /// more cores needs more to load more workers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    client_threads: u16,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,6 +73,9 @@ enum Command {
         /// Poll without ever sleeping (see `Waiting::Spin`).
         #[arg(long)]
         spin: bool,
+        /// Client threads sharing the connections.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        client_threads: u16,
     },
     /// Hold idle connections to a server already running, and time a probe
     /// among them, back to back and paced; print the medians and the
@@ -126,7 +134,8 @@ struct Plan {
     measure: Duration,
     idle: usize,
     startups: usize,
-    /// Whether to measure streaming, idle connections and start-up.
+    /// Whether to measure streaming, idle connections and start-up, and
+    /// the workers table.
     scenarios: bool,
 }
 
@@ -175,10 +184,11 @@ fn main() -> std::io::Result<()> {
         Some(Command::NativeServer { listen, prefix }) => {
             return native::serve(listen, prefix.as_bytes());
         }
-        Some(Command::Load { addr, pid, connections, size, seconds, spin }) => {
+        Some(Command::Load { addr, pid, connections, size, seconds, spin, client_threads }) => {
             let window = (Duration::from_secs(1), Duration::from_secs(seconds));
             let waiting = if spin { Waiting::Spin } else { Waiting::Sleep };
-            let run = load::closed_loop(addr, pid, connections, size, window, waiting)?;
+            let threads = usize::from(client_threads);
+            let run = load::closed_loop(addr, pid, connections, size, window, waiting, threads)?;
             let us = |q| run.latency.value_at_quantile(q) as f64 / 1e3;
             println!(
                 "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, \
@@ -279,8 +289,8 @@ fn main() -> std::io::Result<()> {
                     &fresh
                 }
             };
-            let run =
-                load::closed_loop(server.addr, server.pid(), connections, size, window, waiting);
+            let (addr, pid) = (server.addr, server.pid());
+            let run = load::closed_loop(addr, pid, connections, size, window, waiting, 1);
             let run = match (run, target) {
                 (Ok(run), _) => run,
                 // A peer that fails a cell (it may stop serving past some
@@ -326,6 +336,11 @@ fn main() -> std::io::Result<()> {
     } else {
         (Vec::new(), Vec::new(), Vec::new(), None)
     };
+    let workers = if plan.scenarios {
+        workers_table(&plan, usize::from(args.client_threads), limit)?
+    } else {
+        report::Workers::default()
+    };
 
     let results = Results {
         mode: plan.name,
@@ -339,6 +354,7 @@ fn main() -> std::io::Result<()> {
         idle,
         startup,
         cold_start,
+        workers,
     };
     let report = results.markdown(&machine());
     println!("{report}");
@@ -409,6 +425,68 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
     let cold = servers::startup(Kind::Host, &["--cache-dir".as_ref(), cache.as_ref()])?;
     let _ = std::fs::remove_dir_all(&cache);
     Ok((streaming, idle, startup, Some(cold)))
+}
+
+/// The worker counts of the workers table: 1 and 2, then doubling up to
+/// the cores this process may use, and those cores.
+fn worker_counts() -> Vec<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
+        .take_while(|&n| n <= cores.max(2))
+        .collect();
+    if !counts.contains(&cores) {
+        counts.push(cores);
+    }
+    counts
+}
+
+/// `echo-host` with each worker count at the targets' connection counts ×
+/// 64 B, driven by `client_threads`: each round on fresh servers, every
+/// count before the next round; then idle connections on each.
+fn workers_table(
+    plan: &Plan,
+    client_threads: usize,
+    limit: u64,
+) -> std::io::Result<report::Workers> {
+    let counts = worker_counts();
+    let mut table = report::Workers { client_threads, ..report::Workers::default() };
+    let window = (plan.warmup, plan.measure);
+    let rounds = plan.repetitions.max(1);
+    for round in 0..rounds {
+        for &workers in &counts {
+            let server = Server::start_workers(Kind::Host, workers);
+            for connections in TARGET_CONNECTIONS {
+                let (addr, pid) = (server.addr, server.pid());
+                let run = load::closed_loop(
+                    addr,
+                    pid,
+                    connections,
+                    64,
+                    window,
+                    Waiting::Sleep,
+                    client_threads,
+                )?;
+                let busy = run.workers_busy();
+                eprintln!(
+                    "workers round {}/{rounds}: {workers} worker(s), {connections} × 64 B, \
+                     {client_threads} client thread(s): {:.0} req/s, workers busy {busy:.2?}",
+                    round + 1,
+                    run.per_second()
+                );
+                table.record(workers, connections, run, busy);
+            }
+        }
+    }
+    for &workers in &counts {
+        let idle = if limit < plan.idle as u64 + 100 {
+            Err(format!("this process may open only {limit} files"))
+        } else {
+            let server = Server::start_workers(Kind::Host, workers);
+            scenarios::idle(server.addr, server.pid(), plan.idle).map_err(|e| e.to_string())
+        };
+        table.idle.push((workers, idle));
+    }
+    Ok(table)
 }
 
 /// The medians of a cell's runs, and each run's figures in round order.

@@ -1,6 +1,7 @@
 //! The results: a markdown report with the targets, and SVG plots (drawn
 //! with `plotters`).
 
+use crate::load::Run;
 use crate::scenarios::{Idle, PROBE_PAUSE, Streamed};
 use crate::servers::Kind;
 use std::fmt::Write as _;
@@ -85,7 +86,7 @@ impl Paired {
 /// The middle value (the upper of the two middle ones for an even count).
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The median over the rounds of `f(a) / f(b)`; NaN if no round ran both.
@@ -123,6 +124,111 @@ pub struct Results {
     pub startup: Vec<(Kind, Duration)>,
     /// `echo-host`'s first start, which compiles the guest.
     pub cold_start: Option<Duration>,
+    /// `echo-host` with each worker count.
+    pub workers: Workers,
+}
+
+/// The workers table: `echo-host --workers N` at the targets' connection
+/// counts × 64 B, and idle.
+#[derive(Default)]
+pub struct Workers {
+    /// The client threads that drove the connections.
+    pub client_threads: usize,
+    /// By worker count and connection count, each round's run.
+    pub runs: Vec<((usize, usize), Vec<WorkersRun>)>,
+    /// Idle connections, by worker count.
+    pub idle: Vec<(usize, Result<Idle, String>)>,
+}
+
+/// One run of the workers table, and each worker's share of a core over
+/// its window.
+pub type WorkersRun = (Run, Vec<f64>);
+
+impl Workers {
+    /// Adds a round's run of `workers` at `connections`.
+    pub fn record(&mut self, workers: usize, connections: usize, run: Run, busy: Vec<f64>) {
+        let key = (workers, connections);
+        match self.runs.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, runs)) => runs.push((run, busy)),
+            None => self.runs.push((key, vec![(run, busy)])),
+        }
+    }
+
+    fn rounds(&self, workers: usize, connections: usize) -> Option<&[WorkersRun]> {
+        let key = (workers, connections);
+        self.runs.iter().find(|(k, _)| *k == key).map(|(_, runs)| runs.as_slice())
+    }
+
+    fn markdown(&self, out: &mut String) {
+        if self.runs.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n### Workers: `echo-host --workers N`, 64 B\n\n\
+             Each round starts a fresh server per worker count; {} client thread(s) drive the \
+             connections. \"vs 1 worker\" is the median of the ratios within a round; \
+             \"each worker\" is each worker thread's CPU over the window (100% is one core).\n\n\
+             | workers | connections | req/s | vs 1 worker | p99 µs | server CPU µs/req | each worker |\n\
+             |---:|---:|---:|---:|---:|---:|---|",
+            self.client_threads
+        );
+        for ((workers, connections), rounds) in &self.runs {
+            let per_second = median(rounds.iter().map(|(run, _)| run.per_second()).collect());
+            let p99 = median(
+                rounds
+                    .iter()
+                    .map(|(run, _)| run.latency.value_at_quantile(0.99) as f64 / 1e3)
+                    .collect(),
+            );
+            let cpu = median(rounds.iter().map(|(run, _)| run.cpu_per_request_us()).collect());
+            let vs_one = self.rounds(1, *connections).map(|one| {
+                median(
+                    rounds
+                        .iter()
+                        .zip(one)
+                        .map(|((run, _), (base, _))| run.per_second() / base.per_second().max(1.0))
+                        .collect(),
+                )
+            });
+            let busy: Vec<String> = (0..*workers)
+                .map(|worker| {
+                    let share = median(
+                        rounds.iter().filter_map(|(_, busy)| busy.get(worker).copied()).collect(),
+                    );
+                    format!("{:.0}%", share * 100.0)
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {workers} | {connections} | {per_second:.0} | {} | {p99:.0} | {cpu:.1} | {} |",
+                vs_one.map_or("—".to_owned(), |r| format!("{r:.2}×")),
+                busy.join(" / ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n| workers | idle connections | memory per connection | probe reply, back to back | paced |\n\
+             |---:|---:|---:|---:|---:|"
+        );
+        for (workers, idle) in &self.idle {
+            match idle {
+                Ok(i) => {
+                    let _ = writeln!(
+                        out,
+                        "| {workers} | {} | {:.1} KiB | {:.0} µs | {:.0} µs |",
+                        i.connections,
+                        i.bytes_per_connection / 1024.0,
+                        i.probe.as_secs_f64() * 1e6,
+                        i.paced_probe.as_secs_f64() * 1e6
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "| {workers} | n/a | {why} | | |");
+                }
+            }
+        }
+    }
 }
 
 impl Results {
@@ -366,6 +472,7 @@ impl Results {
                 );
             }
         }
+        self.workers.markdown(&mut out);
         out
     }
 

@@ -49,8 +49,16 @@ impl Kind {
         }
     }
 
-    /// The command that starts this server on 127.0.0.1, port 0.
+    /// The command that starts this server on 127.0.0.1, port 0, with one
+    /// guest under `echo-host`, as every other server here has one thread.
     pub fn command(self) -> Command {
+        self.command_with_workers(1)
+    }
+
+    /// Like [`Kind::command`], with `workers` guests under `echo-host` (the
+    /// other servers have one thread whatever this says).
+    pub fn command_with_workers(self, workers: usize) -> Command {
+        let workers = workers.to_string();
         let root = echo_testkit::workspace_root();
         let target = std::env::current_exe()
             .ok()
@@ -67,10 +75,14 @@ impl Kind {
                 c.arg(root.join("bench/seed_server.py"));
                 c
             }
-            Kind::Host => Command::new(target.join("echo-host")),
+            Kind::Host => {
+                let mut c = Command::new(target.join("echo-host"));
+                c.args(["--workers", &workers]);
+                c
+            }
             Kind::Floor | Kind::Wstd => {
                 let mut c = Command::new(target.join("echo-host"));
-                c.arg("--component").arg(self.component());
+                c.args(["--workers", &workers, "--component"]).arg(self.component());
                 if self == Kind::Wstd {
                     // The standard library's hash maps, which wstd's reactor
                     // uses, ask for `wasi:random/insecure-seed`.
@@ -118,7 +130,13 @@ pub struct Server {
 impl Server {
     /// Starts `kind` and waits until it says where it listens.
     pub fn start(kind: Kind) -> Server {
-        let (process, addr) = Process::listening(kind.command(), Duration::from_secs(60));
+        Server::start_workers(kind, 1)
+    }
+
+    /// Starts `kind` with `workers` guests (see [`Kind::command_with_workers`]).
+    pub fn start_workers(kind: Kind, workers: usize) -> Server {
+        let command = kind.command_with_workers(workers);
+        let (process, addr) = Process::listening(command, Duration::from_secs(60));
         Server { kind, addr, process }
     }
 

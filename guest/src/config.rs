@@ -8,8 +8,8 @@ use std::time::Duration;
 /// A complete service configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The address to bind and listen on; port 0 lets the system choose.
-    pub listen: SocketAddr,
+    /// The addresses to bind and listen on; port 0 lets the system choose.
+    pub listen: Vec<SocketAddr>,
     /// The bytes put before every echoed chunk.
     pub prefix: Vec<u8>,
     /// What one connection, and all of them together, may take.

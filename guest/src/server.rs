@@ -29,13 +29,17 @@ struct Shared {
     shutdown: Signal,
 }
 
-/// Serves `config` until shut down, or until an error that makes the
-/// listener itself unusable.
+/// Serves `config` until shut down, or until an error that makes a listener
+/// itself unusable.
 pub async fn run(config: Config) -> io::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
-    })?;
-    println!("listening on {}", listener.local_addr());
+    let mut listeners = Vec::with_capacity(config.listen.len());
+    for &addr in &config.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        println!("listening on {}", listener.local_addr());
+        listeners.push(listener);
+    }
 
     let shared = Rc::new(Shared {
         prefix: config.prefix,
@@ -45,7 +49,24 @@ pub async fn run(config: Config) -> io::Result<()> {
     if config.shutdown_on_eof {
         runtime::spawn(shutdown::on_stdin_eof(shared.shutdown.clone()));
     }
+    // One accept loop per listener, all within the one cap.
     let slots = Semaphore::new(shared.limits.max_connections);
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| runtime::spawn(accept_loop(listener, shared.clone(), slots.clone())))
+        .collect();
+    for accepting in loops {
+        accepting.await;
+    }
+    println!("shutting down: {} connections to finish", slots.in_use());
+    slots.until_idle().await;
+    println!("shut down");
+    Ok(())
+}
+
+/// Accepts from `listener` while a slot is free, until shutdown; then closes
+/// it, which refuses newcomers.
+async fn accept_loop(listener: TcpListener, shared: Rc<Shared>, slots: Semaphore) {
     // Accepts failed in a row, logged when the streak starts and ends.
     let mut failures = 0u64;
     while let Some(permit) = next_slot(&slots, &shared).await {
@@ -72,14 +93,8 @@ pub async fn run(config: Config) -> io::Result<()> {
             Either::Right(()) => break,
         }
     }
-
-    // Closing the listener refuses newcomers; open connections stop reading,
-    // deliver what they owe, and close.
+    // Open connections stop reading, deliver what they owe, and close.
     drop(listener);
-    println!("shutting down: {} connections to finish", slots.in_use());
-    slots.until_idle().await;
-    println!("shut down");
-    Ok(())
 }
 
 /// A permit for one more connection, waiting while the cap is reached; `None`

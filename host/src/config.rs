@@ -14,6 +14,7 @@ use crate::watchdog;
 use clap::{CommandFactory, Parser};
 use echo_settings::{GuestCommand, Service, Span};
 use ipnet::IpNet;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// Serve TCP from a sandboxed WebAssembly component: by default the
@@ -68,7 +69,14 @@ pub struct Config {
     #[arg(long, env = "ECHO_ALLOW_RANDOM")]
     pub allow_random: bool,
 
-    /// The most linear memory the guest may have, in MiB.
+    /// Guest instances serving the listeners together, each on a thread of
+    /// its own [default: the cores this process may use, at most
+    /// --max-connections].
+    #[arg(long, value_name = "N", env = "ECHO_WORKERS")]
+    pub workers: Option<NonZeroUsize>,
+
+    /// The most linear memory the guests may have together, in MiB; each
+    /// worker gets an even share.
     #[arg(
         long,
         value_name = "MIB",
@@ -132,7 +140,7 @@ impl Config {
     /// and pass through as given.
     pub fn plan(self) -> Result<(Launch, Policy), clap::Error> {
         let grant = Grant {
-            listen: vec![self.service.listen],
+            listen: self.service.listen.clone(),
             listen_networks: self.allow_listen,
             connect: self.allow_connect,
             peers: (!self.allow_peers.is_empty()).then_some(self.allow_peers),
@@ -147,8 +155,23 @@ impl Config {
             let argv = ["echo-guest".to_owned()].into_iter().chain(guest.to_args());
             guest = GuestCommand::try_parse_from(argv.chain(extra_args.drain(..)))?;
         }
-        let limits =
-            Limits::new(guest.service.max_connections.get(), self.max_memory, self.cpu_limit.0);
+        let max_connections = guest.service.max_connections;
+        let workers = match self.workers {
+            Some(workers) if workers > max_connections => {
+                return Err(Config::command().error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!(
+                        "--workers {workers} is more than --max-connections {max_connections}: \
+                         each worker serves at least one connection"
+                    ),
+                ));
+            }
+            Some(workers) => workers,
+            None => std::thread::available_parallelism()
+                .unwrap_or(NonZeroUsize::MIN)
+                .min(max_connections),
+        };
+        let limits = Limits::new(max_connections.get(), self.max_memory, self.cpu_limit.0);
         let cache = match (self.no_cache, self.cache_dir) {
             (true, _) => CodeCache::Off,
             (false, None) => CodeCache::Default,
@@ -162,7 +185,7 @@ impl Config {
         };
         let component = self.component;
         let extras = Extras { random: self.allow_random };
-        let launch = Launch { grant, guest, extra_args, component, cache, extras, limits };
+        let launch = Launch { grant, guest, extra_args, component, cache, extras, limits, workers };
         let policy = Policy { restart: self.restart, grace_period: self.grace_period.0 };
         Ok((launch, policy))
     }
@@ -171,6 +194,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn plan(args: &[&str]) -> Result<(Launch, Policy), clap::Error> {
         Config::try_parse_from(["echo-host"].iter().chain(args))?.plan()
@@ -197,10 +221,12 @@ mod tests {
     fn extra_arguments_for_the_echo_guest_are_checked() {
         let (launch, _) = plan(&["--prefix", "a", "--", "--prefix=b"]).unwrap();
         assert_eq!(launch.guest.service.prefix, "b");
-        // The guest may ask for another address; the grant is the host's.
+        // The guest may ask for another address too; the grant is the host's.
         let (launch, _) = plan(&["--listen", "127.0.0.1:1", "--", "--listen=127.0.0.1:2"]).unwrap();
-        assert_eq!(launch.guest.service.listen, "127.0.0.1:2".parse().unwrap());
-        assert_eq!(launch.grant.listen, ["127.0.0.1:1".parse().unwrap()]);
+        let both: Vec<SocketAddr> =
+            ["127.0.0.1:1", "127.0.0.1:2"].map(|a| a.parse().unwrap()).into();
+        assert_eq!(launch.guest.service.listen, both);
+        assert_eq!(launch.grant.listen, both[..1]);
         let refused = plan(&["--", "--max-connections", "0"]).unwrap_err();
         assert!(refused.to_string().contains("--max-connections"), "{refused}");
         assert!(plan(&["--", "--no-such-option"]).is_err());
@@ -233,9 +259,41 @@ mod tests {
         assert!(refused.to_string().contains("--allow-connect"), "{refused}");
     }
 
+    /// Several listen addresses are each granted.
+    #[test]
+    fn listen_addresses_add_up() {
+        let (launch, _) = plan(&["--listen", "0.0.0.0:1", "--listen", "[::]:1"]).unwrap();
+        let both: Vec<SocketAddr> = ["0.0.0.0:1", "[::]:1"].map(|a| a.parse().unwrap()).into();
+        assert_eq!(launch.grant.listen, both);
+        assert_eq!(launch.guest.service.listen, both);
+    }
+
+    /// One worker per core by default, never more than connections; each
+    /// worker's part of the limits adds up to the whole.
+    #[test]
+    fn workers_share_the_limits() {
+        let (launch, _) = plan(&["--max-connections", "1"]).unwrap();
+        assert_eq!(launch.workers.get(), 1);
+        let refused = plan(&["--workers", "3", "--max-connections", "2"]).unwrap_err();
+        assert!(refused.to_string().contains("--workers 3"), "{refused}");
+        let (launch, _) =
+            plan(&["--workers", "3", "--max-connections", "10", "--max-memory", "300"]).unwrap();
+        let parts: Vec<Launch> = (0..3).map(|index| launch.worker(index)).collect();
+        let connections: Vec<usize> =
+            parts.iter().map(|part| part.guest.service.max_connections.get()).collect();
+        assert_eq!(connections, [4, 3, 3]);
+        assert!(parts.iter().all(|part| part.limits.memory == 100 << 20));
+        assert!(parts.iter().all(|part| part.workers.get() == 3));
+    }
+
     #[test]
     fn host_values_are_checked() {
-        for args in [&["--max-memory", "0"][..], &["--cpu-limit", "0s"], &["--restart", "often"]] {
+        for args in [
+            &["--max-memory", "0"][..],
+            &["--cpu-limit", "0s"],
+            &["--restart", "often"],
+            &["--workers", "0"],
+        ] {
             let error = plan(args).unwrap_err();
             assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
         }

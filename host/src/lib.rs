@@ -7,10 +7,12 @@
 //! - [`guest`]: the engine, the embedded echo component, and loading one.
 //! - [`limits`] and [`watchdog`]: memory, handles, host-call sizes, open
 //!   files; time between host calls.
-//! - [`supervisor`]: one run of the guest after another, restarts after
-//!   traps, graceful shutdown on SIGINT and SIGTERM.
+//! - [`supervisor`]: the workers, each running its guest on a thread of its
+//!   own, one run after another; restarts after traps, graceful shutdown on
+//!   SIGINT and SIGTERM.
 //!
-//! [`run`] puts them together on a single-threaded Tokio runtime.
+//! [`run`] puts them together: the listeners, the engine and the linked
+//! guest once, then the workers.
 
 // Documented with `--document-private-items`: links to private items are meant.
 #![allow(rustdoc::private_intra_doc_links, reason = "documented with private items")]
@@ -24,7 +26,7 @@ pub mod wasi;
 pub mod watchdog;
 
 pub use config::Config;
-pub use supervisor::{Launch, Policy};
+pub use supervisor::{Launch, Policy, Shared};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,30 +40,28 @@ const SPARE_DESCRIPTORS: u64 = 64;
 /// process is asked to stop; says how the process should exit.
 pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
     limits::raise_open_files(launch.guest.service.max_connections.get() as u64 + SPARE_DESCRIPTORS);
-    // One thread: the guest is single-threaded, and Wasmtime's WASI work
-    // (socket readiness, background writes) then happens on the same thread
-    // that runs it, without cross-thread wake-ups.
+    // Bound before any guest runs, and open until the host exits: clients
+    // queue in the backlog while a guest starts or restarts, and every
+    // worker's guest accepts from the same kernel queue.
+    let services = wasi::ServiceListeners::bind(&launch.grant.listen)?;
+    let net = Arc::new(wasi::NetworkAccess { grant: launch.grant.clone(), services });
+    let engine = guest::engine()?;
+    watchdog::start_ticking(&engine);
+    let component = guest::load(&engine, launch.component.as_deref(), &launch.cache)?;
+    for (name, _) in component.component_type().imports(&engine) {
+        tracing::debug!(import = name, "the guest imports");
+    }
+    let linker = sandbox::linker(&engine, launch.extras)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .context("link the guest: it imports something this host does not grant")?;
+    let pre = wasi::EchoServerPre::new(pre).context("the guest does not export wasi:cli/run")?;
+    // This thread only waits for signals and for the workers, each of which
+    // runs a runtime of its own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    // Bound before any guest runs, and open until the host exits: clients
-    // queue in the backlog while a guest starts or restarts.
-    let services = wasi::ServiceListeners::bind(&launch.grant.listen)?;
-    runtime.block_on(async {
-        let net = Arc::new(wasi::NetworkAccess { grant: launch.grant.clone(), services });
-        let engine = guest::engine()?;
-        watchdog::start_ticking(&engine);
-        let component = guest::load(&engine, launch.component.as_deref(), &launch.cache)?;
-        for (name, _) in component.component_type().imports(&engine) {
-            tracing::debug!(import = name, "the guest imports");
-        }
-        let linker = sandbox::linker(&engine, launch.extras)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .context("link the guest: it imports something this host does not grant")?;
-        let pre =
-            wasi::EchoServerPre::new(pre).context("the guest does not export wasi:cli/run")?;
-        supervisor::supervise(launch, policy, &engine, &pre, &net).await
-    })
+    tracing::info!(workers = launch.workers, "serving");
+    runtime.block_on(supervisor::serve(launch, policy, Shared { engine, pre, net }))
 }

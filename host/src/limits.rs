@@ -42,9 +42,20 @@ impl Limits {
     /// `max_memory_mib` of memory, interrupted after `cpu` without a host call.
     pub fn new(max_connections: usize, max_memory_mib: u64, cpu: Duration) -> Limits {
         let memory = usize::try_from(max_memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        Limits::with_memory(max_connections, memory, cpu)
+    }
+
+    fn with_memory(max_connections: usize, memory: usize, cpu: Duration) -> Limits {
         let table =
             max_connections.saturating_mul(ENTRIES_PER_CONNECTION).saturating_add(SPARE_ENTRIES);
         Limits { memory, table, cpu }
+    }
+
+    /// One worker's part, when these limits are for `workers` guests
+    /// together and this one serves up to `max_connections`: an even share
+    /// of the memory, and the handles its connections need.
+    pub fn part(&self, max_connections: usize, workers: usize) -> Limits {
+        Limits::with_memory(max_connections, self.memory / workers.max(1), self.cpu)
     }
 
     /// The store limiter: memory growth past the cap fails (the guest's

@@ -1,12 +1,21 @@
-//! Running the guest: instantiate it, call its `wasi:cli/run`, and decide
-//! what its end means: exit, restart after a trap, or a graceful shutdown.
+//! Running the guests: one per worker, each instantiated and run again and
+//! again on a thread of its own, and what their ends mean: exit, restart
+//! after a trap, or a graceful shutdown.
 //!
-//! Shutdown: on the first SIGINT or SIGTERM the host closes the guest's
+//! Each worker is its own fault domain: its guest has its own store (memory,
+//! handles, watchdog), and a trap restarts that guest alone, with its own
+//! backoff, while the others go on serving. The listeners are the host's
+//! ([`ServiceListeners`](crate::wasi::ServiceListeners)), shared by every
+//! worker's guest and open while any guest restarts.
+//!
+//! Shutdown: on the first SIGINT or SIGTERM the host closes every guest's
 //! stdin, which the echo guest (started with `--shutdown-on-eof`) takes as
 //! "stop accepting, finish the open connections, return". The host waits for
-//! that up to the grace period, then stops the guest wherever it is, even
-//! blocked in `poll`; a second signal stops it at once. Either way the host
-//! exits 0.
+//! all of them within the one grace period, then stops those still running
+//! wherever they are, even blocked in `poll`; a second signal stops them at
+//! once. Either way the host exits 0. A worker whose guest exits by itself,
+//! or traps past the restart policy, ends the host the same way, with its
+//! guest's exit status or the trap.
 
 use crate::guest::CodeCache;
 use crate::limits::Limits;
@@ -15,12 +24,15 @@ use crate::wasi::{EchoServerPre, Grant, NetworkAccess};
 use echo_settings::{GuestCommand, Span};
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 use wasmtime::error::Context;
 use wasmtime::{Engine, Trap, bail};
 
@@ -54,24 +66,39 @@ pub struct Launch {
     pub cache: CodeCache,
     /// What it may import beyond `wit/world.wit`.
     pub extras: Extras,
-    /// What each run may consume.
+    /// What the guests may consume, all workers together.
     pub limits: Limits,
+    /// How many guests serve the listeners at once, each on its own thread.
+    pub workers: NonZeroUsize,
 }
 
 impl Launch {
+    /// What worker `index` (from 0) runs: the same guest, with its part of
+    /// the connection cap (an even share, the first workers taking one more
+    /// where it does not divide) and of the limits.
+    pub fn worker(&self, index: usize) -> Launch {
+        let workers = self.workers.get();
+        let total = self.guest.service.max_connections.get();
+        let share = total / workers + usize::from(index < total % workers);
+        let mut launch = self.clone();
+        // At least one: a plan never has more workers than connections.
+        launch.guest.service.max_connections =
+            NonZeroUsize::new(share).unwrap_or(NonZeroUsize::MIN);
+        launch.limits = self.limits.part(share, workers);
+        launch
+    }
+
     /// The guest's argument list, its name first. A guest told to listen on
     /// a service address is told the address as bound: with port 0, the
     /// port the system picked.
     fn argv(&self, bound: &[SocketAddr]) -> Vec<String> {
         let mut guest = self.guest.clone();
-        if let Some((_, bound)) = self
-            .grant
-            .listen
-            .iter()
-            .zip(bound)
-            .find(|(granted, _)| **granted == guest.service.listen)
-        {
-            guest.service.listen = *bound;
+        for listen in &mut guest.service.listen {
+            let granted =
+                self.grant.listen.iter().zip(bound).find(|(granted, _)| *granted == listen);
+            if let Some((_, bound)) = granted {
+                *listen = *bound;
+            }
         }
         let mut argv = vec!["echo-guest".to_owned()];
         argv.extend(guest.to_args());
@@ -134,25 +161,139 @@ impl fmt::Display for Restart {
     }
 }
 
-/// Runs the guest until it exits, traps past the restart policy, or is shut
-/// down, and says how the process should exit.
-pub async fn supervise(
+/// What the workers are told to do, in increasing order of urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Directive {
+    /// Serve.
+    Serve,
+    /// Stop accepting, finish the open connections, return.
+    Drain,
+    /// Stop at once, wherever the guest is.
+    Stop,
+}
+
+/// What a worker needs to run its guest, shared by all of them.
+#[derive(Clone)]
+pub struct Shared {
+    pub engine: Engine,
+    pub pre: EchoServerPre<Sandbox>,
+    pub net: Arc<NetworkAccess>,
+}
+
+/// Runs `launch.workers` workers, each on its own thread, until a guest
+/// exits by itself, one traps past the restart policy, or the process is
+/// asked to stop; then drains them all within one grace period, and says
+/// how the process should exit.
+pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime::Result<ExitCode> {
+    let mut signals = Signals::new().context("listen for SIGINT and SIGTERM")?;
+    let (stop, stop_rx) = watch::channel(Directive::Serve);
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let workers = launch.workers.get();
+    let mut threads = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let (launch, shared) = (launch.worker(index), shared.clone());
+        let (stop, ended) = (stop_rx.clone(), ended_tx.clone());
+        let id = index + 1;
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || {
+                // A single-threaded runtime of the worker's own: its guest
+                // and the I/O of its sockets on one thread, without
+                // cross-thread wake-ups.
+                let span = tracing::info_span!("worker", worker = id);
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("start a worker's async runtime")
+                    .and_then(|runtime| {
+                        runtime.block_on(worker(&launch, policy, &shared, stop).instrument(span))
+                    });
+                let _ = ended.send(result);
+            })
+            .context("start a worker thread")?;
+        threads.push(thread);
+    }
+    drop(ended_tx);
+
+    let mut outcome = None;
+    tokio::select! {
+        () = signals.recv() => {
+            let grace = policy.grace_period;
+            tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
+        }
+        Some(result) = ended.recv() => {
+            if workers > 1 {
+                tracing::info!("a worker has ended: stopping the others");
+            }
+            outcome = Some(result);
+        }
+    }
+    let _ = stop.send(Directive::Drain);
+    let grace = tokio::time::sleep(policy.grace_period);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            result = ended.recv() => match result {
+                Some(result) => outcome = Some(worse(outcome, result)),
+                None => break,
+            },
+            () = &mut grace, if *stop.borrow() < Directive::Stop => {
+                tracing::warn!("grace period over: stopping the guests");
+                let _ = stop.send(Directive::Stop);
+            }
+            () = signals.recv(), if *stop.borrow() < Directive::Stop => {
+                tracing::warn!("second signal: stopping the guests now");
+                let _ = stop.send(Directive::Stop);
+            }
+        }
+    }
+    for thread in threads {
+        if thread.join().is_err() {
+            outcome = Some(worse(outcome, Err(wasmtime::format_err!("a worker thread panicked"))));
+        }
+    }
+    outcome.unwrap_or(Ok(ExitCode::SUCCESS))
+}
+
+/// The outcome that decides the process's exit: an error over an exit
+/// status, and the first of each.
+fn worse(
+    first: Option<wasmtime::Result<ExitCode>>,
+    next: wasmtime::Result<ExitCode>,
+) -> wasmtime::Result<ExitCode> {
+    match first {
+        Some(Err(error)) => Err(error),
+        Some(Ok(_)) if next.is_err() => next,
+        Some(first) => first,
+        None => next,
+    }
+}
+
+/// Waits until the workers are asked for `stop` or more.
+async fn asked(stop: &mut watch::Receiver<Directive>, level: Directive) {
+    // The sender outlives every worker; if it were gone, nothing could ask.
+    if stop.wait_for(|asked| *asked >= level).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// One worker: runs its guest until it exits, traps past the restart
+/// policy, or the worker is asked to stop, and says how the process should
+/// exit.
+async fn worker(
     launch: &Launch,
     policy: Policy,
-    engine: &Engine,
-    pre: &EchoServerPre<Sandbox>,
-    net: &Arc<NetworkAccess>,
+    shared: &Shared,
+    mut stop: watch::Receiver<Directive>,
 ) -> wasmtime::Result<ExitCode> {
-    let mut signals = Signals::new().context("listen for SIGINT and SIGTERM")?;
-    let bound = net.services.bound();
+    let bound = shared.net.services.bound();
     let argv = launch.argv(&bound);
     let mut traps_in_a_row = 0;
     let mut backoff = FIRST_BACKOFF;
     loop {
         tracing::info!(listen = ?bound, "starting the guest");
         let started = Instant::now();
-        let run = run_once(engine, pre, &argv, &launch.limits, net, policy, &mut signals);
-        let error = match run.await? {
+        let error = match run_once(launch, shared, &argv, &mut stop).await? {
             End::Exit(code) => return Ok(code),
             End::Trap(error) => error,
         };
@@ -171,7 +312,7 @@ pub async fn supervise(
         tracing::warn!(traps_in_a_row, "restarting the guest in {backoff:?}");
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = signals.recv() => return Ok(ExitCode::SUCCESS),
+            () = asked(&mut stop, Directive::Drain) => return Ok(ExitCode::SUCCESS),
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -186,17 +327,14 @@ enum End {
 }
 
 async fn run_once(
-    engine: &Engine,
-    pre: &EchoServerPre<Sandbox>,
+    launch: &Launch,
+    shared: &Shared,
     argv: &[String],
-    limits: &Limits,
-    net: &Arc<NetworkAccess>,
-    policy: Policy,
-    signals: &mut Signals,
+    stop: &mut watch::Receiver<Directive>,
 ) -> wasmtime::Result<End> {
     // Closing the guest's stdin is the shutdown signal.
-    let (mut store, stdin) = Sandbox::store(engine, argv, limits, net);
-    let guest = pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
+    let (mut store, stdin) = Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net);
+    let guest = shared.pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
     // Unconstrained: Tokio's cooperative budget allows 128 readiness checks
     // per poll of a task, and one guest `poll` call checks every parked
     // pollable. With more parked than that, those past the 128th would never
@@ -205,20 +343,11 @@ async fn run_once(
     tokio::pin!(run);
     let result = tokio::select! {
         result = &mut run => result,
-        () = signals.recv() => {
-            let grace = policy.grace_period;
-            tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
+        () = asked(stop, Directive::Drain) => {
             stdin.close();
             tokio::select! {
                 result = &mut run => result,
-                () = tokio::time::sleep(grace) => {
-                    tracing::warn!("grace period over: stopping the guest");
-                    return Ok(End::Exit(ExitCode::SUCCESS));
-                }
-                () = signals.recv() => {
-                    tracing::warn!("second signal: stopping the guest now");
-                    return Ok(End::Exit(ExitCode::SUCCESS));
-                }
+                () = asked(stop, Directive::Stop) => return Ok(End::Exit(ExitCode::SUCCESS)),
             }
         }
     };

@@ -51,9 +51,18 @@ pub const HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// the limits that keep one client from hurting the others.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    /// The address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", env = "ECHO_LISTEN", default_value = LISTEN)]
-    pub listen: SocketAddr,
+    /// The address to listen on; port 0 picks a free port. Given more than
+    /// once, or as a comma-separated list, each address is listened on:
+    /// `--listen 0.0.0.0:25000 --listen [::]:25000` takes IPv4 and IPv6
+    /// clients (an IPv6 socket takes IPv6 clients only).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "ECHO_LISTEN",
+        default_value = LISTEN,
+        value_delimiter = ','
+    )]
+    pub listen: Vec<SocketAddr>,
 
     /// Text put before every reply; empty for a plain echo (RFC 862).
     #[arg(
@@ -149,8 +158,9 @@ impl GuestCommand {
                 },
             shutdown_on_eof,
         } = self;
+        let listen: Vec<String> = listen.iter().map(SocketAddr::to_string).collect();
         let mut args = vec![
-            format!("--listen={listen}"),
+            format!("--listen={}", listen.join(",")),
             // `=` keeps a prefix that is empty or starts with `-` one value.
             format!("--prefix={prefix}"),
             format!("--max-connections={max_connections}"),
@@ -233,7 +243,7 @@ mod tests {
     #[test]
     fn defaults_are_the_named_constants() {
         let command = parse(&[]).unwrap();
-        assert_eq!(command.service.listen, LISTEN.parse().unwrap());
+        assert_eq!(command.service.listen, [LISTEN.parse().unwrap()]);
         assert_eq!(command.service.prefix, PREFIX);
         assert_eq!(command.service.max_connections, MAX_CONNECTIONS);
         assert_eq!(command.service.idle_timeout, Span(IDLE_TIMEOUT));
@@ -249,7 +259,7 @@ mod tests {
         for prefix in ["", "--help", "-", "a=b", " x ", "GOT:"] {
             let command = GuestCommand {
                 service: Service {
-                    listen: "[::1]:0".parse().unwrap(),
+                    listen: vec!["[::1]:0".parse().unwrap(), "127.0.0.1:7".parse().unwrap()],
                     prefix: prefix.to_owned(),
                     max_connections: NonZeroUsize::new(3).unwrap(),
                     idle_timeout: Span(Duration::from_millis(1500)),
@@ -265,11 +275,15 @@ mod tests {
     }
 
     /// A later argument overrides an earlier one, as a host's extra
-    /// arguments after its own settings do.
+    /// arguments after its own settings do; but listen addresses add up.
     #[test]
     fn the_last_argument_wins() {
-        let command = parse(&["--listen=127.0.0.1:1", "--listen", "127.0.0.1:2"]).unwrap();
-        assert_eq!(command.service.listen, "127.0.0.1:2".parse().unwrap());
+        let command = parse(&["--prefix=a", "--max-connections=2", "--prefix", "b"]).unwrap();
+        assert_eq!(command.service.prefix, "b");
+        let command = parse(&["--listen=127.0.0.1:1", "--listen", "0.0.0.0:2,[::]:2"]).unwrap();
+        let listen: Vec<SocketAddr> =
+            ["127.0.0.1:1", "0.0.0.0:2", "[::]:2"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(command.service.listen, listen);
     }
 
     #[test]

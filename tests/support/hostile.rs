@@ -1,7 +1,7 @@
 //! The hostile test components of `tests/hostile`, built for
 //! `wasm32-wasip2` on first use.
 
-use super::server::ECHO_HOST;
+use super::server::host_command;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -18,7 +18,7 @@ pub fn component(name: &str) -> PathBuf {
 /// `echo-host` with `flags`, running the hostile component `name` with
 /// `actions` as its arguments.
 pub fn under_host(name: &str, flags: &[&str], actions: &[&str]) -> Command {
-    let mut command = Command::new(ECHO_HOST);
+    let mut command = host_command();
     command.args(flags).arg("--component").arg(component(name)).arg("--").args(actions);
     command
 }

@@ -10,6 +10,14 @@ use std::process::{Command, ExitStatus};
 /// The host binary under test.
 pub const ECHO_HOST: &str = env!("CARGO_BIN_EXE_echo-host");
 
+/// A command that runs `echo-host` with one worker, as the suites test it
+/// unless a test says `--workers` (a flag wins over the environment).
+pub fn host_command() -> Command {
+    let mut command = Command::new(ECHO_HOST);
+    command.env("ECHO_WORKERS", "1");
+    command
+}
+
 /// The echo guest the host embeds, for running under the stock CLI.
 pub const ECHO_GUEST_WASM: &str = echo_guest_wasm::ECHO_GUEST_PATH;
 
@@ -23,7 +31,7 @@ pub struct Server {
 impl Server {
     /// `echo-host` on 127.0.0.1, port 0, with `args` added.
     pub fn host(args: &[&str]) -> Server {
-        let mut command = Command::new(ECHO_HOST);
+        let mut command = host_command();
         command.args(["--listen", "127.0.0.1:0"]).args(args);
         Server::start(command)
     }

@@ -24,15 +24,24 @@ pub struct ServiceListeners {
 
 impl ServiceListeners {
     /// Binds and listens on each of `addresses`. An IPv6 address takes IPv6
-    /// clients only, as every WASI 0.2 socket does.
+    /// clients only, as every WASI 0.2 socket does. Port 0 picks a free
+    /// port once: later addresses with port 0 take the same one, so that
+    /// `0.0.0.0:0` and `[::]:0` make one dual-stack port.
     pub fn bind(addresses: &[SocketAddr]) -> io::Result<ServiceListeners> {
-        let listeners = addresses
-            .iter()
-            .map(|&addr| {
-                listen(addr)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-            })
-            .collect::<io::Result<_>>()?;
+        let mut picked = None;
+        let mut listeners = Vec::with_capacity(addresses.len());
+        for &asked in addresses {
+            let mut addr = asked;
+            if let (0, Some(port)) = (addr.port(), picked) {
+                addr.set_port(port);
+            }
+            let (bound, fd) = listen(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            if asked.port() == 0 {
+                picked.get_or_insert(bound.port());
+            }
+            listeners.push((bound, fd));
+        }
         Ok(ServiceListeners { listeners })
     }
 

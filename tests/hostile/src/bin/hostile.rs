@@ -7,6 +7,7 @@
 //! - `spin`: loop forever without calling the host;
 //! - `poll-spin`: call `poll` forever on a pollable that is always ready;
 //! - `alloc`: allocate memory until it runs out;
+//! - `memory`: allocate whole MiBs until one is refused, and print how many;
 //! - `recurse`: recurse until the stack overflows;
 //! - `sockets`, `pollables`: create resources forever, never dropping them;
 //! - `overwrite`: accept a client on the granted address (after printing
@@ -76,6 +77,18 @@ fn main() {
                     hoard.push(vec![1; 1 << 20]);
                     black_box(&hoard);
                 }
+            }
+            "memory" => {
+                // Whole MiBs, until the host's cap refuses one more.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut mib = Vec::new();
+                    if mib.try_reserve_exact(1 << 20).is_err() {
+                        break;
+                    }
+                    hoard.push(black_box(mib));
+                }
+                println!("allocated {} MiB", hoard.len());
             }
             "recurse" => {
                 println!("recursing");
