@@ -186,13 +186,13 @@ pub struct Shared {
 /// how the process should exit.
 pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime::Result<ExitCode> {
     let mut signals = Signals::new().context("listen for SIGINT and SIGTERM")?;
-    let (stop, stop_rx) = watch::channel(Directive::Serve);
+    let (tell, told_rx) = watch::channel(Directive::Serve);
     let (ended_tx, mut ended) = mpsc::unbounded_channel();
     let workers = launch.workers.get();
     let mut threads = Vec::with_capacity(workers);
     for index in 0..workers {
         let (launch, shared) = (launch.worker(index), shared.clone());
-        let (stop, ended) = (stop_rx.clone(), ended_tx.clone());
+        let (directive, ended) = (told_rx.clone(), ended_tx.clone());
         let id = index + 1;
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -206,7 +206,8 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
                     .build()
                     .context("start a worker's async runtime")
                     .and_then(|runtime| {
-                        runtime.block_on(worker(&launch, policy, &shared, stop).instrument(span))
+                        runtime
+                            .block_on(worker(&launch, policy, &shared, directive).instrument(span))
                     });
                 let _ = ended.send(result);
             })
@@ -228,7 +229,7 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
             outcome = Some(result);
         }
     }
-    let _ = stop.send(Directive::Drain);
+    let _ = tell.send(Directive::Drain);
     let grace = tokio::time::sleep(policy.grace_period);
     tokio::pin!(grace);
     loop {
@@ -237,13 +238,13 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
                 Some(result) => outcome = Some(worse(outcome, result)),
                 None => break,
             },
-            () = &mut grace, if *stop.borrow() < Directive::Stop => {
+            () = &mut grace, if *tell.borrow() < Directive::Stop => {
                 tracing::warn!("grace period over: stopping the guests");
-                let _ = stop.send(Directive::Stop);
+                let _ = tell.send(Directive::Stop);
             }
-            () = signals.recv(), if *stop.borrow() < Directive::Stop => {
+            () = signals.recv(), if *tell.borrow() < Directive::Stop => {
                 tracing::warn!("second signal: stopping the guests now");
-                let _ = stop.send(Directive::Stop);
+                let _ = tell.send(Directive::Stop);
             }
         }
     }
@@ -269,10 +270,10 @@ fn worse(
     }
 }
 
-/// Waits until the workers are asked for `stop` or more.
-async fn asked(stop: &mut watch::Receiver<Directive>, level: Directive) {
-    // The sender outlives every worker; if it were gone, nothing could ask.
-    if stop.wait_for(|asked| *asked >= level).await.is_err() {
+/// Waits until the workers are told `level`, or something more urgent.
+async fn told(directive: &mut watch::Receiver<Directive>, level: Directive) {
+    // The sender outlives every worker; if it were gone, nothing could tell.
+    if directive.wait_for(|told| *told >= level).await.is_err() {
         std::future::pending::<()>().await;
     }
 }
@@ -284,7 +285,7 @@ async fn worker(
     launch: &Launch,
     policy: Policy,
     shared: &Shared,
-    mut stop: watch::Receiver<Directive>,
+    mut directive: watch::Receiver<Directive>,
 ) -> wasmtime::Result<ExitCode> {
     let bound = shared.net.services.bound();
     let argv = launch.argv(&bound);
@@ -293,7 +294,7 @@ async fn worker(
     loop {
         tracing::info!(listen = ?bound, "starting the guest");
         let started = Instant::now();
-        let error = match run_once(launch, shared, &argv, &mut stop).await? {
+        let error = match run_once(launch, shared, &argv, &mut directive).await? {
             End::Exit(code) => return Ok(code),
             End::Trap(error) => error,
         };
@@ -312,7 +313,7 @@ async fn worker(
         tracing::warn!(traps_in_a_row, "restarting the guest in {backoff:?}");
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = asked(&mut stop, Directive::Drain) => return Ok(ExitCode::SUCCESS),
+            () = told(&mut directive, Directive::Drain) => return Ok(ExitCode::SUCCESS),
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -330,7 +331,7 @@ async fn run_once(
     launch: &Launch,
     shared: &Shared,
     argv: &[String],
-    stop: &mut watch::Receiver<Directive>,
+    directive: &mut watch::Receiver<Directive>,
 ) -> wasmtime::Result<End> {
     // Closing the guest's stdin is the shutdown signal.
     let (mut store, stdin) = Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net);
@@ -343,11 +344,11 @@ async fn run_once(
     tokio::pin!(run);
     let result = tokio::select! {
         result = &mut run => result,
-        () = asked(stop, Directive::Drain) => {
+        () = told(directive, Directive::Drain) => {
             stdin.close();
             tokio::select! {
                 result = &mut run => result,
-                () = asked(stop, Directive::Stop) => return Ok(End::Exit(ExitCode::SUCCESS)),
+                () = told(directive, Directive::Stop) => return Ok(End::Exit(ExitCode::SUCCESS)),
             }
         }
     };
