@@ -400,11 +400,8 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
         .map(|&kind| {
             let result = if kind == Kind::Seed && plan.idle >= 1000 {
                 Err("select() handles at most 1,024 descriptors".to_owned())
-            } else if limit < plan.idle as u64 + 100 {
-                Err(format!("this process may open only {limit} files"))
             } else {
-                let server = Server::start(kind);
-                scenarios::idle(server.addr, server.pid(), plan.idle).map_err(|e| e.to_string())
+                idle_on(kind, 1, plan, limit)
             };
             (kind, result)
         })
@@ -425,6 +422,16 @@ fn scenarios_of(plan: &Plan, running: Vec<Server>, limit: u64) -> std::io::Resul
     let cold = servers::startup(Kind::Host, &["--cache-dir".as_ref(), cache.as_ref()])?;
     let _ = std::fs::remove_dir_all(&cache);
     Ok((streaming, idle, startup, Some(cold)))
+}
+
+/// The idle scenario on a fresh server of `kind` with `workers` guests, if
+/// this process may open the files it needs (`limit`).
+fn idle_on(kind: Kind, workers: usize, plan: &Plan, limit: u64) -> Result<scenarios::Idle, String> {
+    if limit < plan.idle as u64 + 100 {
+        return Err(format!("this process may open only {limit} files"));
+    }
+    let server = Server::start_workers(kind, workers);
+    scenarios::idle(server.addr, server.pid(), plan.idle).map_err(|e| e.to_string())
 }
 
 /// The worker counts of the workers table: 1 and 2, then doubling up to
@@ -466,25 +473,19 @@ fn workers_table(
                     Waiting::Sleep,
                     client_threads,
                 )?;
-                let busy = run.workers_busy();
                 eprintln!(
                     "workers round {}/{rounds}: {workers} worker(s), {connections} × 64 B, \
-                     {client_threads} client thread(s): {:.0} req/s, workers busy {busy:.2?}",
+                     {client_threads} client thread(s): {:.0} req/s, workers busy {:.2?}",
                     round + 1,
-                    run.per_second()
+                    run.per_second(),
+                    run.workers_busy()
                 );
-                table.record(workers, connections, run, busy);
+                table.record(workers, connections, run);
             }
         }
     }
     for &workers in &counts {
-        let idle = if limit < plan.idle as u64 + 100 {
-            Err(format!("this process may open only {limit} files"))
-        } else {
-            let server = Server::start_workers(Kind::Host, workers);
-            scenarios::idle(server.addr, server.pid(), plan.idle).map_err(|e| e.to_string())
-        };
-        table.idle.push((workers, idle));
+        table.idle.push((workers, idle_on(Kind::Host, workers, plan, limit)));
     }
     Ok(table)
 }

@@ -83,6 +83,22 @@ impl Paired {
     }
 }
 
+/// A row of an idle-connections table: `label`, then what was measured,
+/// or why nothing was.
+fn idle_row(out: &mut String, label: &str, idle: &Result<Idle, String>) {
+    let _ = match idle {
+        Ok(i) => writeln!(
+            out,
+            "| {label} | {} | {:.1} KiB | {:.0} µs | {:.0} µs |",
+            i.connections,
+            i.bytes_per_connection / 1024.0,
+            i.probe.as_secs_f64() * 1e6,
+            i.paced_probe.as_secs_f64() * 1e6
+        ),
+        Err(why) => writeln!(out, "| {label} | n/a | {why} | | |"),
+    };
+}
+
 /// The middle value (the upper of the two middle ones for an even count).
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -135,26 +151,22 @@ pub struct Workers {
     /// The client threads that drove the connections.
     pub client_threads: usize,
     /// By worker count and connection count, each round's run.
-    pub runs: Vec<((usize, usize), Vec<WorkersRun>)>,
+    pub runs: Vec<((usize, usize), Vec<Run>)>,
     /// Idle connections, by worker count.
     pub idle: Vec<(usize, Result<Idle, String>)>,
 }
 
-/// One run of the workers table, and each worker's share of a core over
-/// its window.
-pub type WorkersRun = (Run, Vec<f64>);
-
 impl Workers {
     /// Adds a round's run of `workers` at `connections`.
-    pub fn record(&mut self, workers: usize, connections: usize, run: Run, busy: Vec<f64>) {
+    pub fn record(&mut self, workers: usize, connections: usize, run: Run) {
         let key = (workers, connections);
         match self.runs.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, runs)) => runs.push((run, busy)),
-            None => self.runs.push((key, vec![(run, busy)])),
+            Some((_, runs)) => runs.push(run),
+            None => self.runs.push((key, vec![run])),
         }
     }
 
-    fn rounds(&self, workers: usize, connections: usize) -> Option<&[WorkersRun]> {
+    fn rounds(&self, workers: usize, connections: usize) -> Option<&[Run]> {
         let key = (workers, connections);
         self.runs.iter().find(|(k, _)| *k == key).map(|(_, runs)| runs.as_slice())
     }
@@ -174,27 +186,25 @@ impl Workers {
             self.client_threads
         );
         for ((workers, connections), rounds) in &self.runs {
-            let per_second = median(rounds.iter().map(|(run, _)| run.per_second()).collect());
+            let per_second = median(rounds.iter().map(Run::per_second).collect());
             let p99 = median(
-                rounds
-                    .iter()
-                    .map(|(run, _)| run.latency.value_at_quantile(0.99) as f64 / 1e3)
-                    .collect(),
+                rounds.iter().map(|run| run.latency.value_at_quantile(0.99) as f64 / 1e3).collect(),
             );
-            let cpu = median(rounds.iter().map(|(run, _)| run.cpu_per_request_us()).collect());
+            let cpu = median(rounds.iter().map(Run::cpu_per_request_us).collect());
             let vs_one = self.rounds(1, *connections).map(|one| {
                 median(
                     rounds
                         .iter()
                         .zip(one)
-                        .map(|((run, _), (base, _))| run.per_second() / base.per_second().max(1.0))
+                        .map(|(run, base)| run.per_second() / base.per_second().max(1.0))
                         .collect(),
                 )
             });
+            let busy: Vec<Vec<f64>> = rounds.iter().map(Run::workers_busy).collect();
             let busy: Vec<String> = (0..*workers)
                 .map(|worker| {
                     let share = median(
-                        rounds.iter().filter_map(|(_, busy)| busy.get(worker).copied()).collect(),
+                        busy.iter().filter_map(|round| round.get(worker).copied()).collect(),
                     );
                     format!("{:.0}%", share * 100.0)
                 })
@@ -212,21 +222,7 @@ impl Workers {
              |---:|---:|---:|---:|---:|"
         );
         for (workers, idle) in &self.idle {
-            match idle {
-                Ok(i) => {
-                    let _ = writeln!(
-                        out,
-                        "| {workers} | {} | {:.1} KiB | {:.0} µs | {:.0} µs |",
-                        i.connections,
-                        i.bytes_per_connection / 1024.0,
-                        i.probe.as_secs_f64() * 1e6,
-                        i.paced_probe.as_secs_f64() * 1e6
-                    );
-                }
-                Err(why) => {
-                    let _ = writeln!(out, "| {workers} | n/a | {why} | | |");
-                }
-            }
+            idle_row(out, &workers.to_string(), idle);
         }
     }
 }
@@ -440,22 +436,7 @@ impl Results {
                 PROBE_PAUSE.as_millis()
             );
             for (kind, idle) in &self.idle {
-                match idle {
-                    Ok(i) => {
-                        let _ = writeln!(
-                            out,
-                            "| {} | {} | {:.1} KiB | {:.0} µs | {:.0} µs |",
-                            kind.name(),
-                            i.connections,
-                            i.bytes_per_connection / 1024.0,
-                            i.probe.as_secs_f64() * 1e6,
-                            i.paced_probe.as_secs_f64() * 1e6
-                        );
-                    }
-                    Err(why) => {
-                        let _ = writeln!(out, "| {} | n/a | {why} | | |", kind.name());
-                    }
-                }
+                idle_row(&mut out, kind.name(), idle);
             }
         }
         if !self.startup.is_empty() {
