@@ -239,21 +239,8 @@ fn r15_descriptor_exhaustion_backs_off_and_recovers() {
 #[test]
 fn r16_connection_cap() {
     let server = Server::host(&["--max-connections", "3"]);
-    let mut served: Vec<TcpStream> = (0..3).map(|_| connect(server.addr)).collect();
-    for client in &mut served {
-        round_trip(client, PREFIX, b"within the cap\n");
-    }
-    let mut waiting = connect(server.addr);
-    waiting.write_all(b"over the cap\n").unwrap();
-    waiting.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let mut buf = [0; 64];
-    let early = waiting.read(&mut buf);
-    assert!(early.is_err(), "a client over the cap was served: {early:?}");
+    scenarios::connection_cap(&server, PREFIX, 3);
     assert!(server.wait_for_line("connection cap (3) reached", DEADLINE).is_some());
-    round_trip(&mut served[1], PREFIX, b"the others go on\n");
-    drop(served.remove(0));
-    waiting.set_read_timeout(Some(DEADLINE)).unwrap();
-    read_replies(&mut waiting, PREFIX, b"over the cap\n");
 }
 
 /// R17: slow clients, each sending a byte at a time, get every byte back,

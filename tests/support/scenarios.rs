@@ -3,7 +3,7 @@
 use super::{
     DEADLINE, Rng, Server, check_segments, connect, read_replies, read_to_end, round_trip,
 };
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -167,6 +167,28 @@ pub fn non_reading_client(server: &Server, prefix: &[u8], total: usize) -> Backp
     writing.join().unwrap();
     check_segments(&received, prefix, &payload).unwrap();
     Backpressure { written_before_stall, rss_growth_kib }
+}
+
+/// At a connection cap of `cap`, for the whole server: `cap` clients are
+/// served, one more waits in the backlog while the others go on, and is
+/// served once one of them leaves.
+pub fn connection_cap(server: &Server, prefix: &[u8], cap: usize) {
+    let mut served: Vec<TcpStream> = (0..cap).map(|_| connect(server.addr)).collect();
+    for client in &mut served {
+        round_trip(client, prefix, b"within the cap\n");
+    }
+    let mut waiting = connect(server.addr);
+    waiting.write_all(b"over the cap\n").unwrap();
+    waiting.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let early = waiting.read(&mut [0; 64]);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "a client over a cap of {cap} was served: {early:?}"
+    );
+    round_trip(&mut served[cap - 1], prefix, b"the others go on\n");
+    drop(served.remove(0));
+    waiting.set_read_timeout(Some(DEADLINE)).unwrap();
+    read_replies(&mut waiting, prefix, b"over the cap\n");
 }
 
 /// Clients that reset their connection, some with replies still in flight,
