@@ -222,11 +222,12 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
             let grace = policy.grace_period;
             tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
         }
-        Some(result) = ended.recv() => {
+        // `None` only if every worker thread is gone without a word.
+        result = ended.recv() => {
             if workers > 1 {
                 tracing::info!("a worker has ended: stopping the others");
             }
-            outcome = Some(result);
+            outcome = result;
         }
     }
     let _ = tell.send(Directive::Drain);
