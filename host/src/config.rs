@@ -14,8 +14,18 @@ use crate::watchdog;
 use clap::{CommandFactory, Parser};
 use echo_settings::{GuestCommand, Service, Span};
 use ipnet::IpNet;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+
+/// How the host writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people, in colour on a terminal (unless `NO_COLOR` is set).
+    Text,
+    /// A JSON object a line, with the event's fields and its span's.
+    Json,
+}
 
 /// Serve TCP from a sandboxed WebAssembly component: by default the
 /// embedded echo server, which answers every chunk with `GOT:` + chunk.
@@ -124,6 +134,17 @@ pub struct Config {
     #[arg(long, env = "ECHO_NO_CACHE")]
     pub no_cache: bool,
 
+    /// Serve the host's figures for Prometheus at http://ADDR/metrics, with
+    /// /healthz and /readyz for probes and load balancers. Off by default.
+    #[arg(long, value_name = "ADDR", env = "ECHO_METRICS")]
+    pub metrics: Option<SocketAddr>,
+
+    /// How the host writes its log to stderr: `text` for people, `json` (one
+    /// object a line) for log collectors. The guest's own lines go to stdout
+    /// as it writes them.
+    #[arg(long, value_name = "FORMAT", env = "ECHO_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Further arguments for the guest, after `--`; for the embedded echo
     /// server, any of its options (`echo_guest.wasm --help` lists them).
     #[arg(last = true, value_name = "ARGS")]
@@ -185,7 +206,9 @@ impl Config {
         };
         let component = self.component;
         let extras = Extras { random: self.allow_random };
-        let launch = Launch { grant, guest, extra_args, component, cache, extras, limits, workers };
+        let metrics = self.metrics;
+        let launch =
+            Launch { grant, guest, extra_args, component, cache, extras, limits, workers, metrics };
         let policy = Policy { restart: self.restart, grace_period: self.grace_period.0 };
         Ok((launch, policy))
     }
@@ -194,7 +217,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
 
     fn plan(args: &[&str]) -> Result<(Launch, Policy), clap::Error> {
         Config::try_parse_from(["echo-host"].iter().chain(args))?.plan()

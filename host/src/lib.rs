@@ -10,6 +10,8 @@
 //! - [`supervisor`]: the workers, each running its guest on a thread of its
 //!   own, one run after another; restarts after traps, graceful shutdown on
 //!   SIGINT and SIGTERM.
+//! - [`metrics`]: what the host counts, and `--metrics`, which serves it
+//!   with `/healthz` and `/readyz`.
 //!
 //! [`run`] puts them together: the listeners, the engine and the linked
 //! guest once, then the workers.
@@ -20,6 +22,7 @@
 pub mod config;
 pub mod guest;
 pub mod limits;
+pub mod metrics;
 pub mod sandbox;
 pub mod supervisor;
 pub mod wasi;
@@ -44,6 +47,8 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
     // queue in the backlog while a guest starts or restarts, and every
     // worker's guest accepts from the same kernel queue.
     let services = wasi::ServiceListeners::bind(&launch.grant.listen)?;
+    let metrics_listener = launch.metrics.map(metrics_listener).transpose()?;
+    let metrics = Arc::new(launch.metrics_for(services.bound().len()));
     let net = Arc::new(wasi::NetworkAccess { grant: launch.grant.clone(), services });
     let engine = guest::engine()?;
     watchdog::start_ticking(&engine);
@@ -63,5 +68,23 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
         .build()
         .context("start the async runtime")?;
     tracing::info!(workers = launch.workers, "serving");
-    runtime.block_on(supervisor::serve(launch, policy, Shared { engine, pre, net }))
+    runtime.block_on(async {
+        if let Some(listener) = metrics_listener {
+            let addr = listener.local_addr().context("the metrics listener's address")?;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .context("register the metrics listener")?;
+            tracing::info!("serving metrics on http://{addr}/metrics");
+            tokio::spawn(metrics::serve(listener, metrics.clone()));
+        }
+        supervisor::serve(launch, policy, Shared { engine, pre, net, metrics }).await
+    })
+}
+
+/// The listener of `--metrics`, bound before anything starts, so that an
+/// address in use stops the host at once.
+fn metrics_listener(addr: std::net::SocketAddr) -> wasmtime::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot serve --metrics on {addr}"))?;
+    listener.set_nonblocking(true).context("make the metrics listener non-blocking")?;
+    Ok(listener)
 }

@@ -1,8 +1,9 @@
 //! What a guest may consume: memory, resource handles, bytes per host call,
 //! time between host calls, and the process's open files.
 
+use prometheus_client::metrics::gauge::Gauge;
 use std::time::Duration;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 /// The default cap on the guest's linear memory, in MiB.
 ///
@@ -68,6 +69,65 @@ impl Limits {
             .memories(16)
             .tables(64)
             .build()
+    }
+}
+
+/// A store's limits, which also keep `memory` at the size of the store's
+/// linear memories, all together, for as long as the store lives.
+pub struct Limiter {
+    limits: StoreLimits,
+    memory: Gauge,
+    /// What this store has added to `memory`.
+    counted: i64,
+}
+
+impl Limiter {
+    pub fn new(limits: StoreLimits, memory: Gauge) -> Limiter {
+        Limiter { limits, memory, counted: 0 }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            let grown = i64::try_from(desired.saturating_sub(current)).unwrap_or(i64::MAX);
+            self.memory.inc_by(grown);
+            self.counted = self.counted.saturating_add(grown);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        self.memory.dec_by(self.counted);
     }
 }
 

@@ -7,6 +7,7 @@
 
 use clap::Parser;
 use echo_host::Config;
+use echo_host::config::LogFormat;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -18,6 +19,7 @@ use tracing_subscriber::prelude::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let config = Config::parse();
     // `RUST_LOG`: a level (`debug`), or levels by target
     // (`info,echo_host=debug`); `info` by default.
     let filter = match std::env::var("RUST_LOG") {
@@ -30,13 +32,17 @@ fn main() -> ExitCode {
             }
         },
     };
-    // Colours only for a terminal, and not even then under `NO_COLOR`.
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour))
-        .with(filter)
-        .init();
-    let (launch, policy) = match Config::parse().plan() {
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = match config.log_format {
+        // Colours only for a terminal, and not even then under `NO_COLOR`.
+        LogFormat::Text => log
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .boxed(),
+        // The event's fields at the top level, beside its span's.
+        LogFormat::Json => log.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry().with(log).with(filter).init();
+    let (launch, policy) = match config.plan() {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("echo-host: the echo guest would refuse the arguments after `--`:");

@@ -18,12 +18,13 @@
 //!
 //! [`Grant`]: crate::wasi::Grant
 
-use crate::limits::{HOSTCALL_FUEL, Limits};
+use crate::limits::{HOSTCALL_FUEL, Limiter, Limits};
+use crate::metrics::WorkerMetrics;
 use crate::wasi::{self, NetworkAccess, StdinCloser, Wasi};
 use crate::watchdog::{self, Watchdog};
 use std::sync::Arc;
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::p2::bindings::cli;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -35,27 +36,28 @@ pub struct Sandbox {
     /// Wasmtime's, for the CLI interfaces without streams: the arguments,
     /// exit, the terminal queries.
     cli: WasiCtx,
-    limits: StoreLimits,
+    limits: Limiter,
     /// See [`watchdog`].
     watchdog: Watchdog,
 }
 
 impl Sandbox {
     /// A store for one run of a guest given `argv`, within `limits`, on the
-    /// network `net`, and nothing else; and what closes the guest's stdin,
-    /// which asks it to shut down.
+    /// network `net`, and nothing else, counting in `stats`; and what closes
+    /// the guest's stdin, which asks it to shut down.
     pub fn store(
         engine: &Engine,
         argv: &[String],
         limits: &Limits,
         net: &Arc<NetworkAccess>,
+        stats: &Arc<WorkerMetrics>,
     ) -> (Store<Sandbox>, StdinCloser) {
-        let (wasi, stdin) = Wasi::new(net.clone(), limits.table);
+        let (wasi, stdin) = Wasi::new(net.clone(), limits.table, stats.clone());
         let cli = WasiCtxBuilder::new().args(argv).build();
         let sandbox = Sandbox {
             wasi,
             cli,
-            limits: limits.store_limits(),
+            limits: Limiter::new(limits.store_limits(), stats.memory.clone()),
             watchdog: Watchdog::new(limits.cpu),
         };
         let mut store = Store::new(engine, sandbox);

@@ -19,6 +19,7 @@
 
 use crate::guest::CodeCache;
 use crate::limits::Limits;
+use crate::metrics::{Metrics, Timeouts, WorkerMetrics};
 use crate::sandbox::{Extras, Sandbox};
 use crate::wasi::{EchoServerPre, Grant, NetworkAccess};
 use echo_settings::{GuestCommand, Span};
@@ -70,6 +71,8 @@ pub struct Launch {
     pub limits: Limits,
     /// How many guests serve the listeners at once, each on its own thread.
     pub workers: NonZeroUsize,
+    /// Where to serve the figures, `/healthz` and `/readyz`, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Launch {
@@ -86,6 +89,23 @@ impl Launch {
             NonZeroUsize::new(share).unwrap_or(NonZeroUsize::MIN);
         launch.limits = self.limits.part(share, workers);
         launch
+    }
+
+    /// The figures of these workers, each ready once it listens on
+    /// `listeners` service addresses.
+    pub fn metrics_for(&self, listeners: usize) -> Metrics {
+        let limits: Vec<usize> = (0..self.workers.get())
+            .map(|index| self.worker(index).guest.service.max_connections.get())
+            .collect();
+        // The echo guest's timeouts tell why it closed a connection; another
+        // component's reasons are its own.
+        let service = &self.guest.service;
+        let timeouts = self.component.is_none().then_some(Timeouts {
+            idle: service.idle_timeout.0,
+            stall: service.stall_timeout.0,
+            half_close: service.half_close_timeout.0,
+        });
+        Metrics::new(&limits, listeners, timeouts)
     }
 
     /// The guest's argument list, its name first. A guest told to listen on
@@ -178,6 +198,7 @@ pub struct Shared {
     pub engine: Engine,
     pub pre: EchoServerPre<Sandbox>,
     pub net: Arc<NetworkAccess>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Runs `launch.workers` workers, each on its own thread, until a guest
@@ -193,6 +214,7 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
     for index in 0..workers {
         let (launch, shared) = (launch.worker(index), shared.clone());
         let (directive, ended) = (told_rx.clone(), ended_tx.clone());
+        let stats = shared.metrics.worker(index);
         let id = index + 1;
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -206,8 +228,9 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
                     .build()
                     .context("start a worker's async runtime")
                     .and_then(|runtime| {
-                        runtime
-                            .block_on(worker(&launch, policy, &shared, directive).instrument(span))
+                        runtime.block_on(
+                            worker(&launch, policy, &shared, &stats, directive).instrument(span),
+                        )
                     });
                 let _ = ended.send(result);
             })
@@ -230,6 +253,11 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
             outcome = result;
         }
     }
+    // Not ready any more; and once the guests have closed their listeners
+    // too, new clients are refused, which sends them (or a load balancer)
+    // elsewhere, instead of queueing where no one will accept them.
+    shared.metrics.drain();
+    shared.net.services.close();
     let _ = tell.send(Directive::Drain);
     let grace = tokio::time::sleep(policy.grace_period);
     tokio::pin!(grace);
@@ -286,6 +314,7 @@ async fn worker(
     launch: &Launch,
     policy: Policy,
     shared: &Shared,
+    stats: &Arc<WorkerMetrics>,
     mut directive: watch::Receiver<Directive>,
 ) -> wasmtime::Result<ExitCode> {
     let bound = shared.net.services.bound();
@@ -295,10 +324,11 @@ async fn worker(
     loop {
         tracing::info!(listen = ?bound, "starting the guest");
         let started = Instant::now();
-        let error = match run_once(launch, shared, &argv, &mut directive).await? {
+        let error = match run_once(launch, shared, stats, &argv, &mut directive).await? {
             End::Exit(code) => return Ok(code),
             End::Trap(error) => error,
         };
+        stats.trapped(&trap_kind(&error));
         if started.elapsed() >= HEALTHY_RUN {
             traps_in_a_row = 0;
             backoff = FIRST_BACKOFF;
@@ -316,6 +346,7 @@ async fn worker(
             () = tokio::time::sleep(backoff) => {}
             () = told(&mut directive, Directive::Drain) => return Ok(ExitCode::SUCCESS),
         }
+        stats.restarts.inc();
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
@@ -331,11 +362,13 @@ enum End {
 async fn run_once(
     launch: &Launch,
     shared: &Shared,
+    stats: &Arc<WorkerMetrics>,
     argv: &[String],
     directive: &mut watch::Receiver<Directive>,
 ) -> wasmtime::Result<End> {
     // Closing the guest's stdin is the shutdown signal.
-    let (mut store, stdin) = Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net);
+    let (mut store, stdin) =
+        Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net, stats);
     let guest = shared.pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
     // Unconstrained: Tokio's cooperative budget allows 128 readiness checks
     // per poll of a task, and one guest `poll` call checks every parked
@@ -360,6 +393,15 @@ async fn run_once(
             Some(exit) => Ok(End::Exit(ExitCode::from(u8::try_from(exit.0).unwrap_or(1)))),
             None => Ok(End::Trap(e)),
         },
+    }
+}
+
+/// Wasmtime's name for a trap (`UnreachableCodeReached`, `Interrupt`, ...),
+/// or `host` for an error a host call raised.
+fn trap_kind(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => format!("{trap:?}"),
+        None => "host".to_owned(),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod chaos;
 pub mod hostile;
+pub mod observe;
 pub mod oracle;
 pub mod scenarios;
 pub mod server;

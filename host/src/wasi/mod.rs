@@ -29,6 +29,7 @@ pub use grant::Grant;
 pub use stdio::StdinCloser;
 pub use tcp::service::ServiceListeners;
 
+use crate::metrics::WorkerMetrics;
 use readiness::Notifier;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -100,12 +101,19 @@ pub struct Wasi {
     /// Each pollable's readiness flag, if it has one, by handle: see
     /// [`Wasi::push_pollable`].
     flags: Vec<Option<Arc<readiness::Readiness>>>,
+    /// The worker's figures, counted by its sockets.
+    stats: Arc<WorkerMetrics>,
 }
 
 impl Wasi {
     /// A store's WASI, on the network `net`, with a resource table of at
-    /// most `max_resources` entries; and what closes its stdin.
-    pub fn new(net: Arc<NetworkAccess>, max_resources: usize) -> (Wasi, StdinCloser) {
+    /// most `max_resources` entries, counting in `stats`; and what closes
+    /// its stdin.
+    pub fn new(
+        net: Arc<NetworkAccess>,
+        max_resources: usize,
+        stats: Arc<WorkerMetrics>,
+    ) -> (Wasi, StdinCloser) {
         let notifier = Arc::new(Notifier::default());
         let (stdin, closer) = stdio::Stdin::new(&notifier);
         let mut table = ResourceTable::new();
@@ -119,6 +127,7 @@ impl Wasi {
             net,
             unsent: Vec::new(),
             flags: Vec::new(),
+            stats,
         };
         (wasi, closer)
     }

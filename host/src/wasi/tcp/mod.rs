@@ -31,6 +31,7 @@ use super::network::{
 use super::poll::Pollable;
 use super::readiness::{Direction, Notifier, Readiness};
 use super::streams::{InputStream, OutputStream};
+use crate::metrics::WorkerMetrics;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, Shutdown, SocketFlags, SocketType};
 use std::net::SocketAddr;
@@ -55,6 +56,8 @@ pub struct TcpSocket {
     /// The backlog a listen will ask for.
     backlog: u32,
     notifier: Arc<Notifier>,
+    /// The worker's figures, which its connections count in.
+    stats: Arc<WorkerMetrics>,
 }
 
 #[derive(Debug)]
@@ -87,8 +90,18 @@ struct Listener {
     local: SocketAddr,
     /// Ready when a connection may be waiting to be accepted.
     readable: Arc<Readiness>,
-    /// The host's listener for a service address, shared with other guests.
-    service: bool,
+    /// For the host's listener of a service address, shared with other
+    /// guests: the figures that count the guest as listening while this
+    /// lives.
+    service: Option<Arc<WorkerMetrics>>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(stats) = &self.service {
+            stats.listening.dec();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -101,12 +114,18 @@ struct Connecting {
 }
 
 impl TcpSocket {
-    fn new(family: IpAddressFamily, fd: OwnedFd, notifier: &Arc<Notifier>) -> TcpSocket {
+    fn new(
+        family: IpAddressFamily,
+        fd: OwnedFd,
+        notifier: &Arc<Notifier>,
+        stats: &Arc<WorkerMetrics>,
+    ) -> TcpSocket {
         TcpSocket {
             family,
             state: State::Unbound(fd),
             backlog: DEFAULT_BACKLOG,
             notifier: notifier.clone(),
+            stats: stats.clone(),
         }
     }
 
@@ -198,6 +217,10 @@ impl TcpSocket {
         };
         let local = bound.local;
         let fd = register(fd)?;
+        let service = service.then(|| {
+            self.stats.listening.inc();
+            self.stats.clone()
+        });
         let readable = Readiness::watch(&self.notifier, &fd, Direction::Read);
         self.state = State::ListenStarted(Listener { fd, local, readable, service });
         Ok(())
@@ -266,7 +289,7 @@ impl TcpSocket {
                 let State::Connecting(c) = std::mem::replace(&mut self.state, State::Moving) else {
                     unreachable!("checked above")
                 };
-                let connection = Connection::new(c.fd, peer);
+                let connection = Connection::outbound(c.fd, peer);
                 self.state = State::Connected(connection.clone());
                 Ok(connection)
             }
@@ -298,6 +321,7 @@ impl TcpSocket {
             };
             if !grant.accepts(peer) {
                 tracing::debug!(%peer, "reset a client outside --allow-peers");
+                self.stats.refused.inc();
                 let _ = rustix::net::sockopt::set_socket_linger(
                     &client,
                     Some(std::time::Duration::ZERO),
@@ -305,12 +329,13 @@ impl TcpSocket {
                 continue;
             }
             let client = register(client)?;
-            let connection = Connection::new(client, peer);
+            let connection = Connection::accepted(client, peer, &self.stats);
             let socket = TcpSocket {
                 family: self.family,
                 state: State::Connected(connection.clone()),
                 backlog: DEFAULT_BACKLOG,
                 notifier: self.notifier.clone(),
+                stats: self.stats.clone(),
             };
             return Ok((socket, connection));
         }
@@ -414,7 +439,7 @@ impl Wasi {
 impl tcp_create_socket::Host for Wasi {
     fn create_tcp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<TcpSocket>> {
         let fd = new_socket(family)?;
-        Ok(self.table.push(TcpSocket::new(family, fd, &self.notifier))?)
+        Ok(self.table.push(TcpSocket::new(family, fd, &self.notifier, &self.stats))?)
     }
 }
 
@@ -538,7 +563,7 @@ impl HostTcpSocket for Wasi {
         match &socket.state {
             State::Unbound(_) | State::BindStarted(_) | State::Bound(_) => {}
             // A service listener's backlog is the host's.
-            State::ListenStarted(l) | State::Listening(l) if l.service => {}
+            State::ListenStarted(l) | State::Listening(l) if l.service.is_some() => {}
             State::ListenStarted(l) | State::Listening(l) => {
                 rustix::net::listen(l.fd.get_ref(), backlog(value))
                     .map_err(|_| ErrorCode::NotSupported)?;

@@ -9,6 +9,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
 
 /// How many connections the kernel queues on a service address before they
 /// are accepted: enough for a thousand clients connecting at once, and for
@@ -19,7 +20,10 @@ pub const BACKLOG: i32 = 1024;
 /// The listeners of the service addresses, in the order granted.
 #[derive(Debug, Default)]
 pub struct ServiceListeners {
-    listeners: Vec<(SocketAddr, OwnedFd)>,
+    /// The addresses as bound.
+    bound: Vec<SocketAddr>,
+    /// The host's descriptor of each, until it lets them go.
+    fds: Mutex<Vec<OwnedFd>>,
 }
 
 impl ServiceListeners {
@@ -29,7 +33,7 @@ impl ServiceListeners {
     /// `0.0.0.0:0` and `[::]:0` make one dual-stack port.
     pub fn bind(addresses: &[SocketAddr]) -> io::Result<ServiceListeners> {
         let mut picked = None;
-        let mut listeners = Vec::with_capacity(addresses.len());
+        let (mut bound_all, mut fds) = (Vec::new(), Vec::new());
         for &asked in addresses {
             let mut addr = asked;
             if let (0, Some(port)) = (addr.port(), picked) {
@@ -40,25 +44,37 @@ impl ServiceListeners {
             if asked.port() == 0 {
                 picked.get_or_insert(bound.port());
             }
-            listeners.push((bound, fd));
+            bound_all.push(bound);
+            fds.push(fd);
         }
-        Ok(ServiceListeners { listeners })
+        Ok(ServiceListeners { bound: bound_all, fds: Mutex::new(fds) })
     }
 
     /// The addresses as bound: with port 0, the port the system picked.
     pub fn bound(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|(addr, _)| *addr).collect()
+        self.bound.clone()
     }
 
     /// A descriptor of the listener bound at `addr`, for one guest to accept
     /// from; closing it leaves the listener open.
     pub fn share(&self, addr: SocketAddr) -> io::Result<OwnedFd> {
-        let (_, fd) = self
-            .listeners
+        let index = self
+            .bound
             .iter()
-            .find(|(bound, _)| *bound == addr)
+            .position(|bound| *bound == addr)
             .ok_or_else(|| io::Error::other(format!("no service listener on {addr}")))?;
+        let fds = self.fds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fd = fds
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("the listener on {addr} is closed")))?;
         fd.try_clone()
+    }
+
+    /// Lets the host's own descriptors go, for a shutdown: each listener
+    /// closes, and new clients are refused, once the guests have closed
+    /// theirs too; until then they go on queueing.
+    pub fn close(&self) {
+        self.fds.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 }
 

@@ -18,6 +18,7 @@
 //!
 //! [`Wasi::send_unsent`]: crate::wasi::Wasi::send_unsent
 
+use crate::metrics::{End, WorkerMetrics};
 use crate::wasi::network::error_code;
 use crate::wasi::readiness::{Direction, Readiness};
 use crate::wasi::streams::{IoError, MAX_CHUNK, StreamError, StreamResult};
@@ -27,8 +28,8 @@ use rustix::net::{RecvFlags, SendFlags, Shutdown};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 
 /// How long bytes left unsent by a dropped writer may take to leave. Ten
@@ -53,11 +54,28 @@ pub struct Connection {
     /// after `SHUT_RD`).
     read_shut: AtomicBool,
     write_shut: AtomicBool,
+    /// What the host counts of a connection it accepted.
+    traffic: Option<Traffic>,
 }
 
 impl Connection {
-    pub fn new(fd: AsyncFd<OwnedFd>, peer: SocketAddr) -> Arc<Connection> {
-        Arc::new(Connection {
+    /// A connection the guest made.
+    pub fn outbound(fd: AsyncFd<OwnedFd>, peer: SocketAddr) -> Arc<Connection> {
+        Arc::new(Connection::new(fd, peer, None))
+    }
+
+    /// A connection the guest accepted, counted in `stats`.
+    pub fn accepted(
+        fd: AsyncFd<OwnedFd>,
+        peer: SocketAddr,
+        stats: &Arc<WorkerMetrics>,
+    ) -> Arc<Connection> {
+        stats.opened();
+        Arc::new(Connection::new(fd, peer, Some(Traffic::new(stats.clone()))))
+    }
+
+    fn new(fd: AsyncFd<OwnedFd>, peer: SocketAddr, traffic: Option<Traffic>) -> Connection {
+        Connection {
             fd,
             peer,
             unsent: AtomicBool::new(false),
@@ -65,7 +83,8 @@ impl Connection {
             aborted: AtomicBool::new(false),
             read_shut: AtomicBool::new(false),
             write_shut: AtomicBool::new(false),
-        })
+            traffic,
+        }
     }
 
     /// Shuts down one or both directions. The sending side waits for bytes
@@ -129,9 +148,15 @@ impl TcpReader {
         match rustix::net::recv(fd.get_ref(), spare_capacity(&mut chunk), RecvFlags::empty()) {
             Ok(_) if chunk.is_empty() => {
                 self.closed = true;
+                if let Some(traffic) = &self.connection.traffic {
+                    traffic.finished();
+                }
                 Err(StreamError::Closed)
             }
             Ok(_) => {
+                if let Some(traffic) = &self.connection.traffic {
+                    traffic.received(chunk.len());
+                }
                 // A short read drained the kernel's buffer: the next read
                 // waits for the event loop.
                 if chunk.len() < len {
@@ -146,6 +171,9 @@ impl TcpReader {
             // An error is said once; after it, the stream is closed.
             Err(errno) => {
                 self.closed = true;
+                if let Some(traffic) = &self.connection.traffic {
+                    traffic.failed(errno);
+                }
                 Err(StreamError::Failed(IoError::code(error_code(errno))))
             }
         }
@@ -223,6 +251,9 @@ impl TcpWriter {
         if bytes.is_empty() {
             return Ok(());
         }
+        if let Some(traffic) = &self.connection.traffic {
+            traffic.stats.replies.inc();
+        }
         if !self.unsent.is_empty() {
             self.unsent.extend_from_slice(bytes);
             return self.send_unsent().map_err(|Ended| self.end());
@@ -231,6 +262,9 @@ impl TcpWriter {
         if sent < bytes.len() {
             self.unsent.extend_from_slice(&bytes[sent..]);
             self.connection.unsent.store(true, Ordering::Relaxed);
+            if let Some(traffic) = &self.connection.traffic {
+                traffic.stalling();
+            }
         }
         Ok(())
     }
@@ -284,7 +318,7 @@ impl TcpWriter {
         self.unsent = unsent;
         self.unsent.drain(..sent);
         if self.unsent.is_empty() {
-            self.connection.unsent.store(false, Ordering::Relaxed);
+            self.connection.all_sent();
             if self.connection.fin_after_unsent.load(Ordering::Relaxed) {
                 self.connection.shutdown(Shutdown::Write);
             }
@@ -301,6 +335,9 @@ impl TcpWriter {
         let fd = &self.connection.fd;
         match rustix::net::send(fd.get_ref(), bytes, SendFlags::NOSIGNAL) {
             Ok(n) => {
+                if let Some(traffic) = &self.connection.traffic {
+                    traffic.sent(n);
+                }
                 // The kernel's buffer is full.
                 if n < bytes.len() {
                     self.writable.arm(fd, Direction::Write);
@@ -313,12 +350,17 @@ impl TcpWriter {
             }
             Err(errno) => {
                 self.unsent.clear();
-                self.connection.unsent.store(false, Ordering::Relaxed);
+                self.connection.all_sent();
                 self.closed = true;
                 // EPIPE: the sending side was shut down, by the guest or the
                 // peer; the stream is simply closed.
                 if errno != Errno::PIPE {
                     self.failure = Some(IoError::code(error_code(errno)));
+                }
+                if let Some(traffic) = &self.connection.traffic
+                    && !self.shut()
+                {
+                    traffic.failed(errno);
                 }
                 Err(Ended)
             }
@@ -333,10 +375,12 @@ impl Drop for TcpWriter {
         }
         let connection = self.connection.clone();
         let unsent = std::mem::take(&mut self.unsent);
-        // A drop happens inside a host call, on the guest's runtime.
-        tokio::spawn(async move {
+        // A drop happens inside a host call, on the guest's runtime, in
+        // its worker's span.
+        let lingering = async move {
             let _ = tokio::time::timeout(LINGER, linger(&connection, unsent)).await;
-        });
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(lingering));
     }
 }
 
@@ -353,12 +397,157 @@ async fn linger(connection: &Connection, mut unsent: Vec<u8>) {
                 .map_err(std::io::Error::from)
         }) {
             Err(_would_block) => continue,
-            Ok(Ok(n)) => drop(unsent.drain(..n)),
-            Ok(Err(_)) => return,
+            Ok(Ok(n)) => {
+                if let Some(traffic) = &connection.traffic {
+                    traffic.sent(n);
+                }
+                drop(unsent.drain(..n));
+            }
+            Ok(Err(errno)) => {
+                if let Some(traffic) = &connection.traffic {
+                    traffic.failed(Errno::from_io_error(&errno).unwrap_or(Errno::IO));
+                }
+                return;
+            }
         }
     }
-    connection.unsent.store(false, Ordering::Relaxed);
+    connection.all_sent();
     if connection.fin_after_unsent.load(Ordering::Relaxed) {
         connection.shutdown(Shutdown::Write);
+    }
+}
+
+impl Connection {
+    /// The writer holds no more bytes.
+    fn all_sent(&self) {
+        self.unsent.store(false, Ordering::Relaxed);
+        if let Some(traffic) = &self.traffic {
+            traffic.unsent_since.store(NEVER, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let Some(traffic) = &self.traffic else { return };
+        let open = traffic.opened.elapsed();
+        let end = traffic.end(open);
+        traffic.stats.closed(end, open);
+        tracing::debug!(
+            peer = %self.peer,
+            received = traffic.received.load(Ordering::Relaxed),
+            sent = traffic.sent.load(Ordering::Relaxed),
+            duration = ?open,
+            end = end.as_str(),
+            "connection closed"
+        );
+    }
+}
+
+/// A time not yet come.
+const NEVER: u64 = u64::MAX;
+
+/// What the host counts of one accepted connection: its bytes, and what
+/// tells how it ended. Times are nanoseconds since it was accepted.
+#[derive(Debug)]
+struct Traffic {
+    stats: Arc<WorkerMetrics>,
+    opened: Instant,
+    received: AtomicU64,
+    sent: AtomicU64,
+    /// When the client last sent something.
+    last_read: AtomicU64,
+    /// When the client finished sending.
+    finished_at: AtomicU64,
+    /// Since when the writer has held bytes the kernel would not take.
+    unsent_since: AtomicU64,
+    /// A failure, if the connection failed: [`RESET`] or [`ERROR`].
+    failure: AtomicU8,
+}
+
+const RESET: u8 = 1;
+const ERROR: u8 = 2;
+
+impl Traffic {
+    fn new(stats: Arc<WorkerMetrics>) -> Traffic {
+        Traffic {
+            stats,
+            opened: Instant::now(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            last_read: AtomicU64::new(0),
+            finished_at: AtomicU64::new(NEVER),
+            unsent_since: AtomicU64::new(NEVER),
+            failure: AtomicU8::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(NEVER - 1)
+    }
+
+    fn received(&self, n: usize) {
+        self.stats.received.inc_by(n as u64);
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_read.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn sent(&self, n: usize) {
+        self.stats.sent.inc_by(n as u64);
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn finished(&self) {
+        self.finished_at.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The kernel took less than was written.
+    fn stalling(&self) {
+        let now = self.now();
+        let _ =
+            self.unsent_since.compare_exchange(NEVER, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn failed(&self, errno: Errno) {
+        let failure = match errno {
+            Errno::CONNRESET | Errno::PIPE => RESET,
+            _ => ERROR,
+        };
+        let _ = self.failure.compare_exchange(0, failure, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// How the connection ended, `open` after it was accepted: a failure if
+    /// it had one; else the client's end of stream, if it came first; else
+    /// the host's shutdown; else which of the guest's timeouts had run out.
+    fn end(&self, open: Duration) -> End {
+        match self.failure.load(Ordering::Relaxed) {
+            RESET => return End::reset,
+            ERROR => return End::error,
+            _ => {}
+        }
+        let now = u64::try_from(open.as_nanos()).unwrap_or(NEVER - 1);
+        let elapsed = |since: &AtomicU64| match since.load(Ordering::Relaxed) {
+            NEVER => None,
+            at => Some(Duration::from_nanos(now.saturating_sub(at))),
+        };
+        let timeouts = self.stats.timeouts;
+        let stalled = elapsed(&self.unsent_since);
+        if let Some(finished) = elapsed(&self.finished_at) {
+            return match timeouts {
+                Some(t) if stalled.is_some() && finished >= t.half_close => End::half_close_timeout,
+                _ => End::finished,
+            };
+        }
+        if self.stats.draining() {
+            return End::shutdown;
+        }
+        let Some(t) = timeouts else { return End::closed };
+        if stalled.is_some_and(|stalled| stalled >= t.stall) {
+            End::stall_timeout
+        } else if elapsed(&self.last_read).is_some_and(|idle| idle >= t.idle) {
+            End::idle_timeout
+        } else {
+            End::closed
+        }
     }
 }
