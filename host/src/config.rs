@@ -17,6 +17,7 @@ use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How the host writes its log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -119,6 +120,13 @@ pub struct Config {
     )]
     pub grace_period: Span,
 
+    /// On SIGINT or SIGTERM, how long to go on taking new connections
+    /// while /readyz says the host is draining, before the grace period:
+    /// time for load balancers to stop sending clients (a few of their
+    /// health-check intervals).
+    #[arg(long, value_name = "DURATION", env = "ECHO_DRAIN_DELAY", default_value_t = Span(Duration::ZERO))]
+    pub drain_delay: Span,
+
     /// Run this component instead of the embedded echo server. It must
     /// export `wasi:cli/run` and import no more than `wit/world.wit` lists.
     #[arg(long, value_name = "PATH", env = "ECHO_COMPONENT")]
@@ -209,7 +217,11 @@ impl Config {
         let metrics = self.metrics;
         let launch =
             Launch { grant, guest, extra_args, component, cache, extras, limits, workers, metrics };
-        let policy = Policy { restart: self.restart, grace_period: self.grace_period.0 };
+        let policy = Policy {
+            restart: self.restart,
+            grace_period: self.grace_period.0,
+            drain_delay: self.drain_delay.0,
+        };
         Ok((launch, policy))
     }
 }

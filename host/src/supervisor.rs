@@ -8,12 +8,15 @@
 //! ([`ServiceListeners`](crate::wasi::ServiceListeners)), shared by every
 //! worker's guest and open while any guest restarts.
 //!
-//! Shutdown: on the first SIGINT or SIGTERM the host closes every guest's
-//! stdin, which the echo guest (started with `--shutdown-on-eof`) takes as
-//! "stop accepting, finish the open connections, return". The host waits for
-//! all of them within the one grace period, then stops those still running
-//! wherever they are, even blocked in `poll`; a second signal stops them at
-//! once. Either way the host exits 0. A worker whose guest exits by itself,
+//! Shutdown: on the first SIGINT or SIGTERM `/readyz` says the host is
+//! draining. After `--drain-delay` (none by default), in which load
+//! balancers stop sending clients, the host lets its listeners go and
+//! closes every guest's stdin, which the echo guest (started with
+//! `--shutdown-on-eof`) takes as "stop accepting, finish the open
+//! connections, return"; once the guests have closed their listeners,
+//! newcomers are refused. The host waits for all of them within the one
+//! grace period, then stops those still running wherever they are, even
+//! blocked in `poll`; a second signal stops them at once. Either way the host exits 0. A worker whose guest exits by itself,
 //! or traps past the restart policy, ends the host the same way, with its
 //! guest's exit status or the trap.
 
@@ -134,6 +137,10 @@ pub struct Policy {
     pub restart: Restart,
     /// How long open connections may take to finish once asked to stop.
     pub grace_period: Duration,
+    /// How long to go on accepting, once asked to stop, before the grace
+    /// period: `/readyz` already says the host is draining, and load
+    /// balancers that ask it stop sending clients meanwhile.
+    pub drain_delay: Duration,
 }
 
 /// Whether a guest that traps is started again.
@@ -240,25 +247,44 @@ pub async fn serve(launch: &Launch, policy: Policy, shared: Shared) -> wasmtime:
     drop(ended_tx);
 
     let mut outcome = None;
-    tokio::select! {
-        () = signals.recv() => {
-            let grace = policy.grace_period;
-            tracing::info!("shutting down: no new connections, {grace:?} for the open ones to finish");
-        }
+    let signalled = tokio::select! {
+        () = signals.recv() => true,
         // `None` only if every worker thread is gone without a word.
         result = ended.recv() => {
             if workers > 1 {
                 tracing::info!("a worker has ended: stopping the others");
             }
             outcome = result;
+            false
+        }
+    };
+    // Not ready any more: load balancers send no new clients.
+    shared.metrics.drain();
+    let mut now = Directive::Drain;
+    let delay = policy.drain_delay;
+    if signalled && !delay.is_zero() {
+        tracing::info!(
+            "shutting down: /readyz says so; still accepting for {} while load balancers see it",
+            Span(delay)
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = signals.recv() => {
+                tracing::warn!("second signal: stopping the guests now");
+                now = Directive::Stop;
+            }
+            result = ended.recv() => outcome = result,
         }
     }
-    // Not ready any more; and once the guests have closed their listeners
-    // too, new clients are refused, which sends them (or a load balancer)
-    // elsewhere, instead of queueing where no one will accept them.
-    shared.metrics.drain();
+    if signalled && now == Directive::Drain {
+        let grace = Span(policy.grace_period);
+        tracing::info!("shutting down: no new connections, {grace} for the open ones to finish");
+    }
+    // Once the guests have closed their listeners too, new clients are
+    // refused, which sends them (or a load balancer) elsewhere, instead of
+    // queueing where no one will accept them.
     shared.net.services.close();
-    let _ = tell.send(Directive::Drain);
+    let _ = tell.send(now);
     let grace = tokio::time::sleep(policy.grace_period);
     tokio::pin!(grace);
     loop {
