@@ -6,12 +6,14 @@
 //! cargo run --release -p echo-bench -- --quick # a few seconds per cell
 //! cargo run --release -p echo-bench -- --targets # the target cells alone
 //! cargo run --release -p echo-bench            # the full matrix
+//! cargo run --release -p echo-bench -- balancer # direct against HAProxy
 //! ```
 //!
 //! Every server runs on 127.0.0.1 with a port the system picks, is driven by
 //! the same client, and is measured in interleaved repetitions. Results go to
 //! stdout and to `bench/results/` (markdown and SVG plots).
 
+mod balancer;
 mod load;
 mod native;
 mod report;
@@ -76,6 +78,14 @@ enum Command {
         /// Client threads sharing the connections.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         client_threads: u16,
+    },
+    /// Compare one echo-host reached directly and through HAProxy (needs
+    /// `haproxy`), in interleaved rounds.
+    Balancer {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
     },
     /// Hold idle connections to a server already running, and time a probe
     /// among them, back to back and paced; print the medians and the
@@ -203,6 +213,7 @@ fn main() -> std::io::Result<()> {
             );
             return Ok(());
         }
+        Some(Command::Balancer { rounds, seconds }) => return balancer::compare(rounds, seconds),
         Some(Command::Idle { addr, pid, connections }) => {
             echo_testkit::raise_fd_limit();
             let idle = scenarios::idle(addr, pid, connections)?;
