@@ -164,7 +164,8 @@ fn p03_a_shutdown_is_seen_by_probes_and_logged_as_json() {
 
 /// P4: the new flags are checked before anything starts, and an address in
 /// use for the metrics stops the host before any guest runs. The text log
-/// has no colour codes when it is not written to a terminal.
+/// has no colour codes when it is not written to a terminal. A switch set
+/// in the environment takes the usual words for yes.
 #[test]
 fn p04_bad_flags_and_a_busy_metrics_port_are_refused() {
     for (args, named) in
@@ -185,4 +186,13 @@ fn p04_bad_flags_and_a_busy_metrics_port_are_refused() {
     assert!(output.contains(&format!("cannot serve --metrics on {busy}")), "{output}");
     assert!(!output.contains("starting the guest"), "{output}");
     assert!(!output.contains('\u{1b}'), "colour codes in a log that is not a terminal: {output}");
+
+    let mut command = host_command();
+    command.env("ECHO_NO_CACHE", "1").env("ECHO_ALLOW_RANDOM", "yes");
+    command.args(["--listen", "127.0.0.1:0"]);
+    let mut server = Server::start(command);
+    let mut client = connect(server.addr);
+    round_trip(&mut client, PREFIX, b"switches");
+    server.signal(Signal::TERM);
+    assert!(server.wait_exit(DEADLINE).is_some_and(|status| status.success()));
 }

@@ -11,6 +11,7 @@ use crate::sandbox::Extras;
 use crate::supervisor::{Launch, Policy, Restart};
 use crate::wasi::grant::{self, Grant};
 use crate::watchdog;
+use clap::builder::BoolishValueParser;
 use clap::{CommandFactory, Parser};
 use echo_settings::{GuestCommand, Service, Span};
 use ipnet::IpNet;
@@ -34,7 +35,8 @@ pub enum LogFormat {
 #[command(
     version,
     after_help = "Every option can also be set in the environment, as shown. \
-                  Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds."
+                  Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds. \
+                  A switch set in the environment takes true or false, 1 or 0, yes or no, on or off."
 )]
 pub struct Config {
     #[command(flatten)]
@@ -77,7 +79,7 @@ pub struct Config {
 
     /// Link `wasi:random` too, for components whose language runtime asks
     /// for it; the echo guest does not.
-    #[arg(long, env = "ECHO_ALLOW_RANDOM")]
+    #[arg(long, env = "ECHO_ALLOW_RANDOM", value_parser = BoolishValueParser::new())]
     pub allow_random: bool,
 
     /// Guest instances serving the listeners together, each on a thread of
@@ -139,7 +141,7 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
 
     /// Compile the guest at every start instead of keeping compiled code.
-    #[arg(long, env = "ECHO_NO_CACHE")]
+    #[arg(long, env = "ECHO_NO_CACHE", value_parser = BoolishValueParser::new())]
     pub no_cache: bool,
 
     /// Serve the host's figures for Prometheus at http://ADDR/metrics, with

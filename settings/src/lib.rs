@@ -127,7 +127,8 @@ pub struct Service {
     about = "A TCP echo server: every chunk a client sends comes back prefixed with GOT:.",
     long_about = None,
     after_help = "Every option can also be set in the environment, as shown. \
-                  Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds.",
+                  Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds. \
+                  A switch set in the environment takes true or false, 1 or 0, yes or no, on or off.",
     // A host passes its settings first and the user's extra arguments after
     // them: the last one given wins.
     args_override_self = true
@@ -138,7 +139,7 @@ pub struct GuestCommand {
 
     /// At the end of stdin, stop accepting, let the open connections finish,
     /// and exit (echo-host closes the guest's stdin on SIGINT or SIGTERM).
-    #[arg(long, env = "ECHO_SHUTDOWN_ON_EOF")]
+    #[arg(long, env = "ECHO_SHUTDOWN_ON_EOF", value_parser = clap::builder::BoolishValueParser::new())]
     pub shutdown_on_eof: bool,
 }
 
