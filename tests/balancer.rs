@@ -1,5 +1,5 @@
 //! Past one machine: HAProxy, with the configuration in `deploy/haproxy/`
-//! used unchanged, in front of three `echo-host` instances on loopback,
+//! used unchanged (`echo_testkit::deploy::haproxy`), in front of three `echo-host` instances on loopback,
 //! while clients keep connecting and checking every reply.
 //!
 //! Each instance answers with a prefix of its own (`GOT1:` ...), so every
@@ -24,10 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use support::observe::{get, metrics_addr, sample};
 use support::server::host_command;
-use support::{DEADLINE, Server, check_segments};
-
-/// The configuration under test, as shipped.
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy/haproxy.cfg");
+use support::{DEADLINE, Server, check_segments, eventually};
 
 /// Clients connecting at once, each one session after another.
 const CLIENTS: usize = 8;
@@ -77,14 +74,10 @@ impl Balancer {
         // A free port, for HAProxy to bind: the configuration names one.
         let frontend = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let stats = dir.join("haproxy.sock");
-        let mut command = Command::new("haproxy");
-        command.args(["-db", "-f", CONFIG]);
-        command.env("ECHO_FRONTEND", frontend.to_string());
+        let servers: Vec<(SocketAddr, u16)> =
+            instances.iter().map(|instance| (instance.listen, instance.metrics.port())).collect();
+        let mut command = echo_testkit::deploy::haproxy(frontend, &servers);
         command.env("HAPROXY_STATS_SOCKET", &stats);
-        for (n, instance) in (1..).zip(instances) {
-            command.env(format!("ECHO_SERVER_{n}"), instance.listen.to_string());
-            command.env(format!("ECHO_HEALTH_PORT_{n}"), instance.metrics.port().to_string());
-        }
         let process = Process::spawn(command);
         let balancer = Balancer { process, frontend, stats };
         for n in 1..=instances.len() {
@@ -117,16 +110,10 @@ impl Balancer {
 
     /// Waits (within [`DEADLINE`]) until server `echoN` has `status`.
     fn wait_for(&self, n: usize, status: &str) {
-        let start = Instant::now();
-        while self.status(n) != status {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "echo{n} is {:?}, not {status}:\n{}",
-                self.status(n),
-                self.process.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        eventually(|| match self.status(n) {
+            now if now == status => Ok(()),
+            now => Err(format!("echo{n} is {now:?}, not {status}:\n{}", self.process.log())),
+        });
     }
 }
 

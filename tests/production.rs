@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use support::observe::{get, metrics_addr, metrics_when, sample, wait_for_status};
 use support::server::{host_command, run_to_exit};
-use support::{DEADLINE, Server, connect, hostile, read_to_end, round_trip, scenarios};
+use support::{DEADLINE, Server, connect, eventually, hostile, read_to_end, round_trip, scenarios};
 
 const PREFIX: &[u8] = b"GOT:";
 
@@ -129,11 +129,10 @@ fn p03_a_shutdown_is_seen_by_probes_and_logged_as_json() {
     assert!(body.starts_with("draining"), "{body}");
     // The open connection is finished by the server: its replies, then its end.
     assert!(read_to_end(&mut open).is_empty());
-    let start = std::time::Instant::now();
-    while TcpStream::connect(server.addr).is_ok() {
-        assert!(start.elapsed() < DEADLINE, "new clients are still taken while draining");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually(|| match TcpStream::connect(server.addr) {
+        Ok(_) => Err("new clients are still taken while draining".to_owned()),
+        Err(_) => Ok(()),
+    });
     assert!(server.is_running(), "the stalled client keeps the host draining");
     let status = server.wait_exit(DEADLINE).expect("the host exits after draining");
     assert!(status.success(), "{status:?}\n{}", server.log());

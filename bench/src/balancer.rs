@@ -17,9 +17,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The configuration, as shipped.
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy/haproxy.cfg");
-
 /// Connection counts compared, at 64-byte requests.
 const CONNECTIONS: [usize; 3] = [1, 50, 500];
 
@@ -29,14 +26,10 @@ pub fn compare(rounds: usize, seconds: u64) -> io::Result<()> {
     let mut host = Kind::Host.command();
     host.args(["--metrics", "127.0.0.1:0"]);
     let (host, direct) = Process::listening(host, Duration::from_secs(60));
-    let metrics = metrics_port(&host)?;
+    let metrics = echo_testkit::deploy::metrics_addr(&host, Duration::from_secs(10))
+        .ok_or_else(|| io::Error::other(format!("no metrics address:\n{}", host.log())))?;
     let frontend = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let mut haproxy = Command::new("haproxy");
-    haproxy.args(["-db", "-f", CONFIG]).env("ECHO_FRONTEND", frontend.to_string());
-    for n in 1..=3 {
-        haproxy.env(format!("ECHO_SERVER_{n}"), direct.to_string());
-        haproxy.env(format!("ECHO_HEALTH_PORT_{n}"), metrics.to_string());
-    }
+    let haproxy = echo_testkit::deploy::haproxy(frontend, &[(direct, metrics.port())]);
     let haproxy = Process::spawn(haproxy);
     answered(frontend).map_err(|e| io::Error::other(format!("{e}\n{}", haproxy.log())))?;
 
@@ -91,16 +84,6 @@ pub fn compare(rounds: usize, seconds: u64) -> io::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The port of the host's `--metrics`, from its log.
-fn metrics_port(host: &Process) -> io::Result<u16> {
-    let line = host
-        .wait_for_line("serving metrics on", Duration::from_secs(10))
-        .ok_or_else(|| io::Error::other(format!("no metrics address:\n{}", host.log())))?;
-    let port = line.rsplit(':').next().and_then(|tail| tail.split('/').next());
-    port.and_then(|port| port.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("no port in {line:?}")))
 }
 
 /// Waits until a request through `frontend` is answered.

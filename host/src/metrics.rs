@@ -28,7 +28,8 @@ struct WorkerLabel {
     worker: u32,
 }
 
-/// How a connection ended, as the socket layer saw it.
+/// How a connection ended, as the socket layer saw it; its name (and its
+/// `Debug`) is the label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
 #[allow(non_camel_case_types, reason = "label values are Prometheus's snake case")]
 pub enum End {
@@ -65,19 +66,6 @@ impl End {
         End::shutdown,
         End::closed,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            End::finished => "finished",
-            End::reset => "reset",
-            End::error => "error",
-            End::idle_timeout => "idle_timeout",
-            End::stall_timeout => "stall_timeout",
-            End::half_close_timeout => "half_close_timeout",
-            End::shutdown => "shutdown",
-            End::closed => "closed",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -325,11 +313,6 @@ impl WorkerMetrics {
             timeouts,
             draining: draining.clone(),
         }
-    }
-
-    /// Figures for a worker of a host that serves none (a unit test's).
-    pub fn detached() -> Arc<WorkerMetrics> {
-        Metrics::new(&[usize::MAX], 1, None).worker(0)
     }
 
     /// A connection was accepted.

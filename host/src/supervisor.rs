@@ -16,9 +16,10 @@
 //! connections, return"; once the guests have closed their listeners,
 //! newcomers are refused. The host waits for all of them within the one
 //! grace period, then stops those still running wherever they are, even
-//! blocked in `poll`; a second signal stops them at once. Either way the host exits 0. A worker whose guest exits by itself,
-//! or traps past the restart policy, ends the host the same way, with its
-//! guest's exit status or the trap.
+//! blocked in `poll`; a second signal stops them at once. Either way the
+//! host exits 0. A worker whose guest exits by itself, or traps past the
+//! restart policy, ends the host the same way, with its guest's exit status
+//! or the trap.
 
 use crate::guest::CodeCache;
 use crate::limits::Limits;

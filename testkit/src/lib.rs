@@ -1,5 +1,7 @@
 //! What the whole-system tests and the benchmark share.
 //!
+//! - [`deploy`]: a host's `--metrics` address, and HAProxy in front of
+//!   hosts on the shipped configuration;
 //! - [`process`]: a server started as a child process, its output collected
 //!   line by line, the address it announces, killed when dropped;
 //! - [`procfs`]: what `/proc` says about a process: CPU time, memory, open
@@ -9,6 +11,7 @@
 //!   first use;
 //! - [`stock_wasmtime`]: the stock `wasmtime` CLI.
 
+pub mod deploy;
 pub mod process;
 pub mod procfs;
 pub mod wasm;

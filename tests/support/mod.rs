@@ -26,6 +26,19 @@ use std::time::{Duration, Instant};
 /// How long any single client operation may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// What `attempt` gives once it succeeds, tried every 20 ms; past
+/// [`DEADLINE`], a panic with what its last failure said.
+pub fn eventually<T>(mut attempt: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(why) if start.elapsed() >= DEADLINE => panic!("after {DEADLINE:?}: {why}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 /// A client connected to `addr`, whose reads and writes fail after
 /// [`DEADLINE`] rather than hang.
 pub fn connect(addr: SocketAddr) -> TcpStream {

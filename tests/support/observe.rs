@@ -1,21 +1,15 @@
 //! What an operator sees of a running host: its HTTP endpoints (`--metrics`),
 //! asked with `curl` as an operator would, and its figures read back.
 
-use super::DEADLINE;
+use super::{DEADLINE, eventually};
 use echo_testkit::Process;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Instant;
 
-/// The address `--metrics` serves on, from the host's log line
-/// `serving metrics on http://ADDR/metrics` (in either log format).
+/// The address `--metrics` serves on, from the host's log.
 pub fn metrics_addr(process: &Process) -> SocketAddr {
-    let line = process
-        .wait_for_line("serving metrics on", DEADLINE)
-        .unwrap_or_else(|| panic!("no metrics address in the log:\n{}", process.log()));
-    let start = line.find("http://").expect("a URL") + "http://".len();
-    let end = line[start..].find("/metrics").expect("a path") + start;
-    line[start..end].parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    echo_testkit::deploy::metrics_addr(process, DEADLINE)
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{}", process.log()))
 }
 
 /// `GET http://addr/path` with `curl`: the status and the body.
@@ -32,15 +26,10 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Asks `path` until its status is `status` (within [`DEADLINE`]); the body.
 pub fn wait_for_status(addr: SocketAddr, path: &str, status: u16) -> String {
-    let start = Instant::now();
-    loop {
-        let (got, body) = get(addr, path);
-        if got == status {
-            return body;
-        }
-        assert!(start.elapsed() < DEADLINE, "{path} still answers {got}, not {status}: {body}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually(|| match get(addr, path) {
+        (got, body) if got == status => Ok(body),
+        (got, body) => Err(format!("{path} still answers {got}, not {status}: {body}")),
+    })
 }
 
 /// The sum of the samples of `name` whose labels include every one of
@@ -60,14 +49,9 @@ pub fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
 /// The figures, once `ready` says they are as awaited (within
 /// [`DEADLINE`]).
 pub fn metrics_when(addr: SocketAddr, mut ready: impl FnMut(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
+    eventually(|| {
         let (status, text) = get(addr, "/metrics");
         assert_eq!(status, 200, "{text}");
-        if ready(&text) {
-            return text;
-        }
-        assert!(start.elapsed() < DEADLINE, "the figures never got there:\n{text}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        if ready(&text) { Ok(text) } else { Err(format!("the figures never got there:\n{text}")) }
+    })
 }

@@ -438,7 +438,7 @@ impl Drop for Connection {
             received = traffic.received.load(Ordering::Relaxed),
             sent = traffic.sent.load(Ordering::Relaxed),
             duration = ?open,
-            end = end.as_str(),
+            end = ?end,
             "connection closed"
         );
     }
