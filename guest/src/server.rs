@@ -1,16 +1,18 @@
 //! The accept loop: one task per connection, the limits that keep one client
 //! from hurting the others, graceful shutdown, and the log lines.
 //!
-//! What a connection does with its bytes is [`echo`]'s business. Here a
-//! connection is started, bounded in time ([`Guarded`]), its errors are
-//! logged with its peer, and nothing a client does can stop the loop.
+//! What a connection's bytes mean is the handler's business, and carrying
+//! out its verdicts is [`session`]'s. Here a connection is accepted, handed
+//! to the handler, bounded in time ([`Guarded`]), its errors are logged with
+//! its peer, the handler is told how it ended, and nothing a client or a
+//! handler's verdict does can stop the loop.
 
 use crate::config::{Config, Limits};
-use crate::echo::{self, Connection};
 use crate::net::error::is_client_gone;
 use crate::net::{TcpListener, TcpStream};
 use crate::runtime::time::{self, Instant, timeout};
 use crate::runtime::{self, Either, Permit, Semaphore, Signal, race};
+use crate::session::{self, CloseReason, Connection, End, Handler, Session};
 use crate::shutdown;
 use std::io;
 use std::rc::Rc;
@@ -22,16 +24,16 @@ use std::time::Duration;
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every connection shares.
-struct Shared {
-    prefix: Vec<u8>,
+struct Shared<H> {
+    handler: H,
     limits: Limits,
     /// Set when the service is to shut down gracefully.
     shutdown: Signal,
 }
 
-/// Serves `config` until shut down, or until an error that makes a listener
-/// itself unusable.
-pub async fn run(config: Config) -> io::Result<()> {
+/// Serves `config` with `handler` until shut down, or until an error that
+/// makes a listener itself unusable.
+pub async fn run<H: Handler + 'static>(config: Config, handler: H) -> io::Result<()> {
     let mut listeners = Vec::with_capacity(config.listen.len());
     for &addr in &config.listen {
         let listener = TcpListener::bind(addr)
@@ -41,11 +43,7 @@ pub async fn run(config: Config) -> io::Result<()> {
         listeners.push(listener);
     }
 
-    let shared = Rc::new(Shared {
-        prefix: config.prefix,
-        limits: config.limits,
-        shutdown: Signal::default(),
-    });
+    let shared = Rc::new(Shared { handler, limits: config.limits, shutdown: Signal::default() });
     if config.shutdown_on_eof {
         runtime::spawn(shutdown::on_stdin_eof(shared.shutdown.clone()));
     }
@@ -66,7 +64,11 @@ pub async fn run(config: Config) -> io::Result<()> {
 
 /// Accepts from `listener` while a slot is free, until shutdown; then closes
 /// it, which refuses newcomers.
-async fn accept_loop(listener: TcpListener, shared: Rc<Shared>, slots: Semaphore) {
+async fn accept_loop<H: Handler + 'static>(
+    listener: TcpListener,
+    shared: Rc<Shared<H>>,
+    slots: Semaphore,
+) {
     // Accepts failed in a row, logged when the streak starts and ends.
     let mut failures = 0u64;
     while let Some(permit) = next_slot(&slots, &shared).await {
@@ -102,7 +104,7 @@ async fn accept_loop(listener: TcpListener, shared: Rc<Shared>, slots: Semaphore
 ///
 /// While waiting, the listener is not polled: new clients queue in the
 /// kernel's backlog, and the open connections carry on undisturbed.
-async fn next_slot(slots: &Semaphore, shared: &Shared) -> Option<Permit> {
+async fn next_slot<H>(slots: &Semaphore, shared: &Shared<H>) -> Option<Permit> {
     if shared.shutdown.is_set() {
         return None;
     }
@@ -119,19 +121,34 @@ async fn next_slot(slots: &Semaphore, shared: &Shared) -> Option<Permit> {
     }
 }
 
-async fn connection(stream: TcpStream, shared: Rc<Shared>, permit: Permit) {
+async fn connection<H: Handler>(stream: TcpStream, shared: Rc<Shared<H>>, permit: Permit) {
     let peer = stream.peer_addr();
     println!("Connection from {peer}");
     let mut conn = Guarded {
         stream,
-        shared: &shared,
+        limits: &shared.limits,
+        shutdown_signal: &shared.shutdown,
         last_read: Instant::recent(),
         idle: time::sleep_until(Instant::recent() + shared.limits.idle_timeout),
         shutdown: shared.shutdown.wait(),
         finish_by: None,
+        timed_out: None,
     };
-    if let Err(e) = echo::serve(&mut conn, &shared.prefix).await {
-        eprintln!("connection {peer}: {e}");
+    match shared.handler.accept(peer) {
+        Ok((mut handler, greeting)) => {
+            let reason = match session::serve(&mut conn, &mut handler, greeting).await {
+                Ok(End::Finished) if shared.shutdown.is_set() => CloseReason::Shutdown,
+                Ok(End::Finished) => CloseReason::Finished,
+                Ok(End::Closed) => CloseReason::Closed,
+                Ok(End::Aborted) => CloseReason::Aborted,
+                Err(e) => {
+                    eprintln!("connection {peer}: {e}");
+                    conn.reason(&e)
+                }
+            };
+            handler.closed(reason);
+        }
+        Err(refusal) => eprintln!("connection {peer}: refused by the handler: {refusal}"),
     }
     // The slot is held until the connection is really closed, so that
     // connections lingering on a stalled write still count against the cap.
@@ -140,8 +157,8 @@ async fn connection(stream: TcpStream, shared: Rc<Shared>, permit: Permit) {
     println!("Connection closed");
 }
 
-/// A connection as the echo protocol sees it: the stream, with the limits
-/// and the shutdown signal applied.
+/// A connection as a session sees it: the stream, with the limits and the
+/// shutdown signal applied.
 ///
 /// The idle timer and the shutdown wait live as long as the connection, so
 /// that a request costs neither a timer nor a registration: the timer is
@@ -149,7 +166,8 @@ async fn connection(stream: TcpStream, shared: Rc<Shared>, permit: Permit) {
 /// idle.
 struct Guarded<'a> {
     stream: TcpStream,
-    shared: &'a Shared,
+    limits: &'a Limits,
+    shutdown_signal: &'a Signal,
     /// When the client last sent something.
     last_read: Instant,
     /// Goes off at the earliest moment the connection could be idle too long.
@@ -157,23 +175,35 @@ struct Guarded<'a> {
     shutdown: crate::runtime::SignalWait<'a>,
     /// Once the client has finished sending: when the last replies are due.
     finish_by: Option<Instant>,
+    /// Which limit ended the connection, if one did.
+    timed_out: Option<CloseReason>,
 }
 
 impl Guarded<'_> {
+    /// Why the connection ended with `error`, for the handler.
+    fn reason(&self, error: &io::Error) -> CloseReason {
+        match (self.timed_out, error.kind()) {
+            (Some(reason), _) => reason,
+            (None, io::ErrorKind::InvalidData) => CloseReason::Aborted,
+            (None, _) => CloseReason::Reset,
+        }
+    }
+
     /// How long the next write may wait for the client to read.
     fn write_limit(&self) -> Duration {
-        let stall = self.shared.limits.stall_timeout;
+        let stall = self.limits.stall_timeout;
         match self.finish_by {
             Some(deadline) => stall.min(deadline.duration_since(Instant::recent())),
             None => stall,
         }
     }
 
-    fn write_timed_out(&self, limit: Duration) -> io::Error {
-        let reason = if limit < self.shared.limits.stall_timeout {
+    fn write_timed_out(&mut self, limit: Duration) -> io::Error {
+        self.timed_out = Some(CloseReason::StallTimeout);
+        let reason = if limit < self.limits.stall_timeout {
             format!(
                 "replies not delivered within {:?} of the client's end of stream",
-                self.shared.limits.half_close_timeout
+                self.limits.half_close_timeout
             )
         } else {
             format!("no progress writing for {limit:?}: the client is not reading")
@@ -186,10 +216,10 @@ impl Connection for Guarded<'_> {
     async fn read(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
         // On shutdown a connection stops reading and delivers what it owes:
         // to the protocol, that looks like the client's end of stream.
-        if self.shared.shutdown.is_set() {
+        if self.shutdown_signal.is_set() {
             return Ok(None);
         }
-        let idle = self.shared.limits.idle_timeout;
+        let idle = self.limits.idle_timeout;
         let chunk = loop {
             let wakes = race(&mut self.idle, &mut self.shutdown);
             match race(self.stream.read(max), wakes).await {
@@ -198,6 +228,7 @@ impl Connection for Guarded<'_> {
                 Either::Right(Either::Left(())) => {
                     let due = self.last_read + idle;
                     if Instant::recent() >= due {
+                        self.timed_out = Some(CloseReason::IdleTimeout);
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             format!("idle for {idle:?}"),
@@ -209,7 +240,7 @@ impl Connection for Guarded<'_> {
         };
         self.last_read = Instant::recent();
         if chunk.is_none() {
-            self.finish_by = Some(Instant::recent() + self.shared.limits.half_close_timeout);
+            self.finish_by = Some(Instant::recent() + self.limits.half_close_timeout);
         }
         Ok(chunk)
     }
@@ -228,5 +259,12 @@ impl Connection for Guarded<'_> {
             Ok(done) => done,
             Err(_) => Err(self.write_timed_out(limit)),
         }
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        // Shutdown cuts the pause short; the next read then ends the stream.
+        race(time::sleep(duration), &mut self.shutdown).await;
+        // The pause was the handler's, not the client's idleness.
+        self.last_read = Instant::recent();
     }
 }

@@ -6,9 +6,10 @@
 //! before anything starts.
 
 use crate::guest::CodeCache;
+use crate::handler::{self, HandlerLimits, OnFailure};
 use crate::limits::{self, Limits};
 use crate::sandbox::Extras;
-use crate::supervisor::{Launch, Policy, Restart};
+use crate::supervisor::{Handler, Launch, Policy, Restart};
 use crate::wasi::grant::{self, Grant};
 use crate::watchdog;
 use clap::builder::BoolishValueParser;
@@ -34,11 +35,15 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Parser)]
 #[command(
     version,
+    args_conflicts_with_subcommands = true,
     after_help = "Every option can also be set in the environment, as shown. \
                   Durations are written 250ms, 30s, 5m or 1h; a bare number is seconds. \
                   A switch set in the environment takes true or false, 1 or 0, yes or no, on or off."
 )]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub service: Service,
 
@@ -131,8 +136,43 @@ pub struct Config {
 
     /// Run this component instead of the embedded echo server. It must
     /// export `wasi:cli/run` and import no more than `wit/world.wit` lists.
-    #[arg(long, value_name = "PATH", env = "ECHO_COMPONENT")]
+    #[arg(long, value_name = "PATH", env = "ECHO_COMPONENT", conflicts_with = "handler")]
     pub component: Option<PathBuf>,
+
+    /// Serve with this handler (`wit/handler/handler.wit`) in a store of
+    /// its own: a shipped one by name (prefix, uppercase, lines, ratelimit)
+    /// or a component file. Without it, the default handler is composed
+    /// into the server.
+    #[arg(long, value_name = "NAME|PATH", env = "ECHO_HANDLER")]
+    pub handler: Option<handler::Source>,
+
+    /// Fuel for each call into the --handler (about an instruction each);
+    /// a call that runs out fails.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ECHO_HANDLER_FUEL",
+        default_value_t = handler::FUEL,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub handler_fuel: u64,
+
+    /// The most linear memory one --handler instance may have, in MiB
+    /// (each worker has its own instance).
+    #[arg(
+        long,
+        value_name = "MIB",
+        env = "ECHO_HANDLER_MEMORY",
+        default_value_t = handler::MEMORY_MIB,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub handler_memory: u64,
+
+    /// What a connection gets when the --handler fails on it (traps, runs
+    /// out of fuel or memory): `close` ends it after what was answered
+    /// already, `reset` cuts it at once. The handler starts afresh.
+    #[arg(long, value_name = "POLICY", env = "ECHO_ON_HANDLER_FAILURE", default_value = "close")]
+    pub on_handler_failure: OnFailure,
 
     /// Keep compiled guests in this folder, so that later starts need not
     /// compile them; it must be writable by this user alone
@@ -159,6 +199,28 @@ pub struct Config {
     /// server, any of its options (`echo_guest.wasm --help` lists them).
     #[arg(last = true, value_name = "ARGS")]
     pub guest_args: Vec<String>,
+}
+
+/// What `echo-host` does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Compose the server with a handler into one component, which runs
+    /// under `echo-host --component` and under `wasmtime run -S
+    /// inherit-network`. The handler then shares the server's instance: a
+    /// trap in it is a trap of the whole server.
+    Compose(Compose),
+}
+
+/// `echo-host compose`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Compose {
+    /// The handler: a shipped one by name, or a component file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub handler: handler::Source,
+
+    /// Where to write the composed server.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: PathBuf,
 }
 
 impl Config {
@@ -215,10 +277,29 @@ impl Config {
             })?),
         };
         let component = self.component;
-        let extras = Extras { random: self.allow_random };
+        let handler = self.handler.map(|source| Handler {
+            source,
+            limits: HandlerLimits {
+                memory: usize::try_from(self.handler_memory.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
+                fuel: self.handler_fuel,
+            },
+            on_failure: self.on_handler_failure,
+        });
+        let extras = Extras { random: self.allow_random, handler: handler.is_some() };
         let metrics = self.metrics;
-        let launch =
-            Launch { grant, guest, extra_args, component, cache, extras, limits, workers, metrics };
+        let launch = Launch {
+            grant,
+            guest,
+            extra_args,
+            component,
+            handler,
+            cache,
+            extras,
+            limits,
+            workers,
+            metrics,
+        };
         let policy = Policy {
             restart: self.restart,
             grace_period: self.grace_period.0,
@@ -244,7 +325,7 @@ mod tests {
     #[test]
     fn the_guest_gets_the_service_settings_and_the_host_switches() {
         let (launch, policy) = plan(&["--prefix", "> ", "--max-connections", "7"]).unwrap();
-        assert_eq!(launch.guest.service.prefix, "> ");
+        assert_eq!(launch.guest.service.prefix.as_deref(), Some("> "));
         assert_eq!(launch.guest.service.max_connections.get(), 7);
         assert!(launch.guest.shutdown_on_eof);
         assert!(launch.extra_args.is_empty());
@@ -256,7 +337,7 @@ mod tests {
     #[test]
     fn extra_arguments_for_the_echo_guest_are_checked() {
         let (launch, _) = plan(&["--prefix", "a", "--", "--prefix=b"]).unwrap();
-        assert_eq!(launch.guest.service.prefix, "b");
+        assert_eq!(launch.guest.service.prefix.as_deref(), Some("b"));
         // The guest may ask for another address too; the grant is the host's.
         let (launch, _) = plan(&["--listen", "127.0.0.1:1", "--", "--listen=127.0.0.1:2"]).unwrap();
         let both: Vec<SocketAddr> =
@@ -322,6 +403,25 @@ mod tests {
         assert!(parts.iter().all(|part| part.workers.get() == 3));
     }
 
+    /// `--handler` takes a shipped handler's name or a path, and its
+    /// limits; it and `--component` exclude each other.
+    #[test]
+    fn handlers_are_named_or_found() {
+        let (launch, _) = plan(&["--handler", "lines", "--handler-memory", "2"]).unwrap();
+        let handler = launch.handler.unwrap();
+        assert_eq!(handler.source, handler::Source::Shipped("lines"));
+        assert_eq!(handler.limits.memory, 2 << 20);
+        assert_eq!(handler.on_failure, OnFailure::Close);
+        assert!(launch.extras.handler);
+        let (launch, _) =
+            plan(&["--handler", "./h.wasm", "--on-handler-failure", "reset"]).unwrap();
+        let handler = launch.handler.unwrap();
+        assert_eq!(handler.source, handler::Source::File("./h.wasm".into()));
+        assert_eq!(handler.on_failure, OnFailure::Reset);
+        let refused = plan(&["--handler", "lines", "--component", "x.wasm"]).unwrap_err();
+        assert!(refused.to_string().contains("--component"), "{refused}");
+    }
+
     #[test]
     fn host_values_are_checked() {
         for args in [
@@ -329,6 +429,10 @@ mod tests {
             &["--cpu-limit", "0s"],
             &["--restart", "often"],
             &["--workers", "0"],
+            &["--handler", "nosuch"],
+            &["--handler-fuel", "0"],
+            &["--handler-memory", "0"],
+            &["--on-handler-failure", "ignore"],
         ] {
             let error = plan(args).unwrap_err();
             assert!(error.to_string().contains(args[0]), "{args:?}: {error}");

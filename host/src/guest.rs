@@ -23,7 +23,7 @@ use wasmtime::component::Component;
 use wasmtime::error::Context;
 use wasmtime::{Engine, bail};
 
-pub use echo_guest_wasm::ECHO_GUEST;
+pub use echo_guest_wasm::{ECHO_GUEST, SERVER_CORE};
 
 /// How many compiled components a cache folder keeps; past it, the oldest
 /// go. Each is a few MiB; a host keeps one or two in use.
@@ -79,11 +79,22 @@ pub fn load(
     };
     let name =
         path.map_or_else(|| "the embedded echo guest".to_owned(), |p| p.display().to_string());
+    load_bytes(engine, &name, &bytes, cache)
+}
+
+/// The component `bytes`, called `name` in messages, compiled by `engine`
+/// or loaded from `cache`, as [`load`] does.
+pub fn load_bytes(
+    engine: &Engine,
+    name: &str,
+    bytes: &[u8],
+    cache: &CodeCache,
+) -> wasmtime::Result<Component> {
     let started = Instant::now();
     let Some(folder) = cache.folder() else {
-        return Component::new(engine, &bytes).with_context(|| format!("compile {name}"));
+        return Component::new(engine, bytes).with_context(|| format!("compile {name}"));
     };
-    let file = folder.join(format!("{:016x}.cwasm", key(engine, &bytes)));
+    let file = folder.join(format!("{:016x}.cwasm", key(engine, bytes)));
     if file.is_file() {
         match private_folder(&folder).and_then(|()| {
             // SAFETY: `deserialize_file` runs the file's machine code without
@@ -102,8 +113,7 @@ pub fn load(
             Err(e) => tracing::warn!("compiling {name}: its compiled code does not load: {e:#}"),
         }
     }
-    let compiled =
-        engine.precompile_component(&bytes).with_context(|| format!("compile {name}"))?;
+    let compiled = engine.precompile_component(bytes).with_context(|| format!("compile {name}"))?;
     tracing::info!(took = ?started.elapsed(), "compiled {name}");
     if let Err(e) = keep(&folder, &file, &compiled) {
         tracing::warn!("compiling {name} at every start: the code cache is unusable: {e:#}");

@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod guest;
+pub mod handler;
 pub mod limits;
 pub mod metrics;
 pub mod sandbox;
@@ -52,7 +53,12 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
     let net = Arc::new(wasi::NetworkAccess { grant: launch.grant.clone(), services });
     let engine = guest::engine()?;
     watchdog::start_ticking(&engine);
-    let component = guest::load(&engine, launch.component.as_deref(), &launch.cache)?;
+    let component = match &launch.handler {
+        None => guest::load(&engine, launch.component.as_deref(), &launch.cache)?,
+        Some(_) => {
+            guest::load_bytes(&engine, "the server core", guest::SERVER_CORE, &launch.cache)?
+        }
+    };
     for (name, _) in component.component_type().imports(&engine) {
         tracing::debug!(import = name, "the guest imports");
     }
@@ -69,6 +75,19 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
         .context("start the async runtime")?;
     tracing::info!(workers = launch.workers, "serving");
     runtime.block_on(async {
+        let plugin = match &launch.handler {
+            None => None,
+            Some(handler) => Some(Arc::new(
+                handler::Plugin::load(
+                    &handler.source,
+                    &launch.cache,
+                    handler.limits,
+                    handler.on_failure,
+                    launch.guest.service.handler_settings(),
+                )
+                .await?,
+            )),
+        };
         if let Some(listener) = metrics_listener {
             let addr = listener.local_addr().context("the metrics listener's address")?;
             let listener = tokio::net::TcpListener::from_std(listener)
@@ -76,8 +95,25 @@ pub fn run(launch: &Launch, policy: Policy) -> wasmtime::Result<ExitCode> {
             tracing::info!("serving metrics on http://{addr}/metrics");
             tokio::spawn(metrics::serve(listener, metrics.clone()));
         }
-        supervisor::serve(launch, policy, Shared { engine, pre, net, metrics }).await
+        supervisor::serve(launch, policy, Shared { engine, pre, net, metrics, plugin }).await
     })
+}
+
+/// `echo-host compose`: the server core and `compose.handler`, composed
+/// into one component at `compose.output`.
+pub fn compose(compose: &config::Compose) -> wasmtime::Result<()> {
+    let name = compose.handler.name();
+    let composed = echo_compose::compose(guest::SERVER_CORE, &compose.handler.bytes()?, &name)?;
+    for import in &composed.extra_imports {
+        tracing::warn!(
+            "the handler imports {import}, and so does the composed server: echo-host \
+             --component does not grant it (componentize-py: build with --stub-wasi)"
+        );
+    }
+    std::fs::write(&compose.output, &composed.bytes)
+        .with_context(|| format!("write {}", compose.output.display()))?;
+    tracing::info!("composed {} and the server core into {}", name, compose.output.display());
+    Ok(())
 }
 
 /// The listener of `--metrics`, bound before anything starts, so that an

@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use echo_host::Config;
-use echo_host::config::LogFormat;
+use echo_host::config::{Command, LogFormat};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -42,6 +42,15 @@ fn main() -> ExitCode {
         LogFormat::Json => log.json().flatten_event(true).boxed(),
     };
     tracing_subscriber::registry().with(log).with(filter).init();
+    if let Some(Command::Compose(compose)) = &config.command {
+        return match echo_host::compose(compose) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("echo-host compose: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (launch, policy) = match config.plan() {
         Ok(plan) => plan,
         Err(e) => {

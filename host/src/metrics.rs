@@ -116,6 +116,8 @@ struct Families {
     restarts: Family<WorkerLabel, Counter>,
     memory: Family<WorkerLabel, Gauge>,
     listening: Family<WorkerLabel, Gauge>,
+    handler_failures: Family<TrapLabels, Counter>,
+    handler_instances: Family<WorkerLabel, Counter>,
 }
 
 /// Connection durations from a millisecond to about 18 minutes, each bucket
@@ -145,6 +147,8 @@ impl Metrics {
             restarts: Family::default(),
             memory: Family::default(),
             listening: Family::default(),
+            handler_failures: Family::default(),
+            handler_instances: Family::default(),
         };
         let mut registry = Registry::with_prefix("echo");
         let f = &families;
@@ -194,6 +198,16 @@ impl Metrics {
             "guest_listeners",
             "Service addresses the worker's guest is listening on",
             f.listening.clone(),
+        );
+        r.register(
+            "handler_failures",
+            "Calls into a --handler that failed, by kind (out_of_fuel, memory, a trap's name)",
+            f.handler_failures.clone(),
+        );
+        r.register(
+            "handler_instances",
+            "--handler instances started, the first and those after failures",
+            f.handler_instances.clone(),
         );
         let draining = Arc::new(AtomicBool::new(false));
         let workers = (1..)
@@ -272,6 +286,8 @@ pub struct WorkerMetrics {
     pub restarts: Counter,
     pub memory: Gauge,
     pub listening: Gauge,
+    handler_failures: Family<TrapLabels, Counter>,
+    pub handler_instances: Counter,
     pub timeouts: Option<Timeouts>,
     draining: Arc<AtomicBool>,
 }
@@ -310,6 +326,8 @@ impl WorkerMetrics {
             restarts: f.restarts.get_or_create_owned(&label),
             memory: f.memory.get_or_create_owned(&label),
             listening: f.listening.get_or_create_owned(&label),
+            handler_failures: f.handler_failures.clone(),
+            handler_instances: f.handler_instances.get_or_create_owned(&label),
             timeouts,
             draining: draining.clone(),
         }
@@ -333,6 +351,12 @@ impl WorkerMetrics {
     /// The guest trapped; `kind` says how.
     pub fn trapped(&self, kind: &str) {
         self.traps.get_or_create(&TrapLabels { worker: self.number, kind: kind.to_owned() }).inc();
+    }
+
+    /// A call into the `--handler` failed; `kind` says how.
+    pub fn handler_failed(&self, kind: &str) {
+        let labels = TrapLabels { worker: self.number, kind: kind.to_owned() };
+        self.handler_failures.get_or_create(&labels).inc();
     }
 
     /// Whether the host is shutting down.

@@ -14,10 +14,13 @@
 //!   graceful shutdown;
 //! - no preopened directories;
 //! - bounded memory, resource handles, bytes per host call ([`Limits`]) and
-//!   time between host calls ([`watchdog`]).
+//!   time between host calls ([`watchdog`]);
+//! - with `--handler`, the handler import, served by a handler instance in
+//!   a store of its own ([`crate::handler`]).
 //!
 //! [`Grant`]: crate::wasi::Grant
 
+use crate::handler::HandlerHost;
 use crate::limits::{HOSTCALL_FUEL, Limiter, Limits};
 use crate::metrics::WorkerMetrics;
 use crate::wasi::{self, NetworkAccess, StdinCloser, Wasi};
@@ -39,18 +42,22 @@ pub struct Sandbox {
     limits: Limiter,
     /// See [`watchdog`].
     watchdog: Watchdog,
+    /// The handler the server core imports, with `--handler`.
+    handler: Option<HandlerHost>,
 }
 
 impl Sandbox {
     /// A store for one run of a guest given `argv`, within `limits`, on the
-    /// network `net`, and nothing else, counting in `stats`; and what closes
-    /// the guest's stdin, which asks it to shut down.
+    /// network `net`, with `handler` behind its handler import if it has
+    /// one, and nothing else, counting in `stats`; and what closes the
+    /// guest's stdin, which asks it to shut down.
     pub fn store(
         engine: &Engine,
         argv: &[String],
         limits: &Limits,
         net: &Arc<NetworkAccess>,
         stats: &Arc<WorkerMetrics>,
+        handler: Option<HandlerHost>,
     ) -> (Store<Sandbox>, StdinCloser) {
         let (wasi, stdin) = Wasi::new(net.clone(), limits.table, stats.clone());
         let cli = WasiCtxBuilder::new().args(argv).build();
@@ -59,6 +66,7 @@ impl Sandbox {
             cli,
             limits: Limiter::new(limits.store_limits(), stats.memory.clone()),
             watchdog: Watchdog::new(limits.cpu),
+            handler,
         };
         let mut store = Store::new(engine, sandbox);
         store.limiter(|sandbox| &mut sandbox.limits);
@@ -89,6 +97,8 @@ pub struct Extras {
     /// maps, say). Randomness reaches nothing outside the sandbox; it is
     /// off by default only because the echo guest needs none.
     pub random: bool,
+    /// `echo:handler/handler`, for the server core run with `--handler`.
+    pub handler: bool,
 }
 
 /// Links exactly the imports of `wit/world.wit`, and the `extras`.
@@ -109,6 +119,11 @@ pub fn linker(engine: &Engine, extras: Extras) -> wasmtime::Result<Linker<Sandbo
         random::random::add_to_linker::<Sandbox, WasiRandom>(l, |s| s.cli.random())?;
         random::insecure::add_to_linker::<Sandbox, WasiRandom>(l, |s| s.cli.random())?;
         random::insecure_seed::add_to_linker::<Sandbox, WasiRandom>(l, |s| s.cli.random())?;
+    }
+    if extras.handler {
+        HandlerHost::add_to_linker(l, |sandbox| {
+            sandbox.handler.as_mut().expect("a store for the server core has its handler")
+        })?;
     }
     Ok(linker)
 }

@@ -22,6 +22,7 @@
 //! or the trap.
 
 use crate::guest::CodeCache;
+use crate::handler::{HandlerHost, Plugin};
 use crate::limits::Limits;
 use crate::metrics::{Metrics, Timeouts, WorkerMetrics};
 use crate::sandbox::{Extras, Sandbox};
@@ -67,6 +68,9 @@ pub struct Launch {
     pub extra_args: Vec<String>,
     /// The component to run instead of the embedded echo guest.
     pub component: Option<PathBuf>,
+    /// The handler to run the server core with, each in its own store,
+    /// instead of the embedded echo guest.
+    pub handler: Option<Handler>,
     /// Where its compiled code is kept between starts.
     pub cache: CodeCache,
     /// What it may import beyond `wit/world.wit`.
@@ -129,6 +133,14 @@ impl Launch {
         argv.extend(self.extra_args.iter().cloned());
         argv
     }
+}
+
+/// A `--handler`, and what it may take.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    pub source: crate::handler::Source,
+    pub limits: crate::handler::HandlerLimits,
+    pub on_failure: crate::handler::OnFailure,
 }
 
 /// How runs follow one another.
@@ -207,6 +219,8 @@ pub struct Shared {
     pub pre: EchoServerPre<Sandbox>,
     pub net: Arc<NetworkAccess>,
     pub metrics: Arc<Metrics>,
+    /// The `--handler`, which each worker's server core gets an instance of.
+    pub plugin: Option<Arc<Plugin>>,
 }
 
 /// Runs `launch.workers` workers, each on its own thread, until a guest
@@ -394,8 +408,10 @@ async fn run_once(
     directive: &mut watch::Receiver<Directive>,
 ) -> wasmtime::Result<End> {
     // Closing the guest's stdin is the shutdown signal.
+    let handler =
+        shared.plugin.as_ref().map(|plugin| HandlerHost::new(plugin.clone(), stats.clone()));
     let (mut store, stdin) =
-        Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net, stats);
+        Sandbox::store(&shared.engine, argv, &launch.limits, &shared.net, stats, handler);
     let guest = shared.pre.instantiate_async(&mut store).await.context("instantiate the guest")?;
     // Unconstrained: Tokio's cooperative budget allows 128 readiness checks
     // per poll of a task, and one guest `poll` call checks every parked

@@ -19,7 +19,8 @@ use std::time::Duration;
 /// tutorial server this project grew from.
 pub const LISTEN: &str = "0.0.0.0:25000";
 
-/// What each reply starts with. An empty prefix makes a plain RFC 862 echo.
+/// What each reply starts with, with the default handler (`prefix`), unless
+/// `--prefix` says otherwise. An empty prefix makes a plain RFC 862 echo.
 pub const PREFIX: &str = "GOT:";
 
 /// The most connections served at once. Past it the listener is not polled,
@@ -64,15 +65,15 @@ pub struct Service {
     )]
     pub listen: Vec<SocketAddr>,
 
-    /// Text put before every reply; empty for a plain echo (RFC 862).
-    #[arg(
-        long,
-        value_name = "STR",
-        env = "ECHO_PREFIX",
-        default_value = PREFIX,
-        allow_hyphen_values = true
-    )]
-    pub prefix: String,
+    /// Text put before every reply; empty for a plain echo (RFC 862). The
+    /// handler's setting `prefix`: the default handler's is GOT:.
+    #[arg(long, value_name = "STR", env = "ECHO_PREFIX", allow_hyphen_values = true)]
+    pub prefix: Option<String>,
+
+    /// A setting for the handler, which refuses those it does not know;
+    /// may be given more than once.
+    #[arg(long = "set", value_name = "KEY=VALUE", env = "ECHO_SET")]
+    pub settings: Vec<Setting>,
 
     /// Connections served at once; past it, new clients wait in the
     /// kernel's backlog until one closes.
@@ -152,6 +153,7 @@ impl GuestCommand {
                 Service {
                     listen,
                     prefix,
+                    settings,
                     max_connections,
                     idle_timeout,
                     stall_timeout,
@@ -162,17 +164,54 @@ impl GuestCommand {
         let listen: Vec<String> = listen.iter().map(SocketAddr::to_string).collect();
         let mut args = vec![
             format!("--listen={}", listen.join(",")),
-            // `=` keeps a prefix that is empty or starts with `-` one value.
-            format!("--prefix={prefix}"),
             format!("--max-connections={max_connections}"),
             format!("--idle-timeout={idle_timeout}"),
             format!("--stall-timeout={stall_timeout}"),
             format!("--half-close-timeout={half_close_timeout}"),
         ];
+        // `=` keeps a value that is empty or starts with `-` one value.
+        args.extend(prefix.iter().map(|prefix| format!("--prefix={prefix}")));
+        args.extend(settings.iter().map(|setting| format!("--set={setting}")));
         if *shutdown_on_eof {
             args.push("--shutdown-on-eof".to_owned());
         }
         args
+    }
+}
+
+impl Service {
+    /// The handler's settings: `prefix` if `--prefix` is given, then every
+    /// `--set`, in order.
+    pub fn handler_settings(&self) -> Vec<(String, String)> {
+        let prefix = self.prefix.iter().map(|prefix| ("prefix".to_owned(), prefix.clone()));
+        let settings = self.settings.iter().map(|s| (s.key.clone(), s.value.clone()));
+        prefix.chain(settings).collect()
+    }
+}
+
+/// One `--set KEY=VALUE`: a setting for the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for Setting {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Setting, String> {
+        match text.split_once('=') {
+            Some((key, value)) if !key.is_empty() => {
+                Ok(Setting { key: key.to_owned(), value: value.to_owned() })
+            }
+            _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
     }
 }
 
@@ -245,7 +284,8 @@ mod tests {
     fn defaults_are_the_named_constants() {
         let command = parse(&[]).unwrap();
         assert_eq!(command.service.listen, [LISTEN.parse().unwrap()]);
-        assert_eq!(command.service.prefix, PREFIX);
+        assert_eq!(command.service.prefix, None);
+        assert!(command.service.settings.is_empty());
         assert_eq!(command.service.max_connections, MAX_CONNECTIONS);
         assert_eq!(command.service.idle_timeout, Span(IDLE_TIMEOUT));
         assert_eq!(command.service.stall_timeout, Span(STALL_TIMEOUT));
@@ -261,7 +301,8 @@ mod tests {
             let command = GuestCommand {
                 service: Service {
                     listen: vec!["[::1]:0".parse().unwrap(), "127.0.0.1:7".parse().unwrap()],
-                    prefix: prefix.to_owned(),
+                    prefix: Some(prefix.to_owned()),
+                    settings: vec!["rate=10".parse().unwrap(), "k==-v,w".parse().unwrap()],
                     max_connections: NonZeroUsize::new(3).unwrap(),
                     idle_timeout: Span(Duration::from_millis(1500)),
                     stall_timeout: Span(Duration::from_secs(90)),
@@ -275,12 +316,22 @@ mod tests {
         }
     }
 
+    /// The handler gets `--prefix` as `prefix`, then the `--set`s in order.
+    #[test]
+    fn the_handler_settings_are_prefix_and_sets() {
+        let command = parse(&["--set", "b=2", "--prefix=", "--set=a=x=y"]).unwrap();
+        let settings = command.service.handler_settings();
+        let expected = [("prefix", ""), ("b", "2"), ("a", "x=y")];
+        assert_eq!(settings, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert!(parse(&[]).unwrap().service.handler_settings().is_empty());
+    }
+
     /// A later argument overrides an earlier one, as a host's extra
     /// arguments after its own settings do; but listen addresses add up.
     #[test]
     fn the_last_argument_wins() {
         let command = parse(&["--prefix=a", "--max-connections=2", "--prefix", "b"]).unwrap();
-        assert_eq!(command.service.prefix, "b");
+        assert_eq!(command.service.prefix.as_deref(), Some("b"));
         let command = parse(&["--listen=127.0.0.1:1", "--listen", "0.0.0.0:2,[::]:2"]).unwrap();
         let listen: Vec<SocketAddr> =
             ["127.0.0.1:1", "0.0.0.0:2", "[::]:2"].iter().map(|a| a.parse().unwrap()).collect();
@@ -292,6 +343,8 @@ mod tests {
         for (args, flag) in [
             (&["--listen", "localhost:25000"][..], "--listen"),
             (&["--max-connections", "0"], "--max-connections"),
+            (&["--set", "novalue"], "--set"),
+            (&["--set", "=v"], "--set"),
             (&["--max-connections", "many"], "--max-connections"),
             (&["--idle-timeout", "soon"], "--idle-timeout"),
             (&["--stall-timeout", "0s"], "--stall-timeout"),

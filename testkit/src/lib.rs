@@ -12,6 +12,7 @@
 //! - [`stock_wasmtime`]: the stock `wasmtime` CLI.
 
 pub mod deploy;
+pub mod handlers;
 pub mod process;
 pub mod procfs;
 pub mod wasm;

@@ -12,12 +12,18 @@ use std::process::{Command, Stdio};
 /// lock of the build that runs the tests or the benchmark; the caller's
 /// compiler flags and wrappers are for that build, not this one.
 pub fn build(package: &str, dir: &str) -> PathBuf {
+    build_with(package, dir, &[])
+}
+
+/// Like [`build`], with the package's cargo `features` on.
+pub fn build_with(package: &str, dir: &str, features: &[&str]) -> PathBuf {
     let root = super::workspace_root();
     let target_dir = root.join("target").join(dir);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
         .args(["build", "--release", "--package", package, "--target", "wasm32-wasip2"])
+        .args(["--features", &features.join(",")])
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -37,6 +37,11 @@ impl Instant {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
+    /// Nanoseconds since the clock's origin.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
     /// The time elapsed since this instant.
     pub fn elapsed(self) -> Duration {
         Instant::now().duration_since(self)

@@ -38,8 +38,8 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 /// `wit/world.wit` with this module's resource types.
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "echo-server",
+        path: ["../wit/handler", "../wit"],
+        world: "echo:server/echo-server",
         imports: {
             // The only calls that wait; everything else returns at once.
             "wasi:io/poll.poll": async | trappable,
