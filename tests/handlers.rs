@@ -231,3 +231,42 @@ fn h06_a_python_handler_runs_alone_and_composed() {
     let server = Server::host(&["--component", composed.to_str().unwrap(), "--", "--prefix", ">>"]);
     assert_eq!(exchange(&server, b"hi"), b">>hi");
 }
+
+/// H7: fuel is for each call: a connection's many calls, each well within
+/// it, never add up to a failure.
+#[test]
+fn h07_fuel_is_for_each_call() {
+    let server = Server::host(&["--handler", "prefix", "--handler-fuel", "200000"]);
+    let mut client = connect(server.addr);
+    for round in 0..2000 {
+        let message = format!("{round}\n");
+        ask(&mut client, message.as_bytes(), format!("GOT:{message}").as_bytes());
+    }
+    assert_eq!(server.count_lines("ran out of fuel"), 0, "{}", server.log());
+}
+
+/// H8: an instance whose memory nears its cap is replaced between calls,
+/// before a call fails: a handler that keeps 1 MiB a call serves on for
+/// good within 32 MiB.
+#[test]
+fn h08_a_leaking_handler_is_replaced_before_it_fails() {
+    let hostile = echo_testkit::handlers::hostile(false);
+    let server = Server::host(&[
+        "--handler",
+        hostile.to_str().unwrap(),
+        "--handler-memory",
+        "32",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let mut client = connect(server.addr);
+    for _ in 0..100 {
+        ask(&mut client, b"leak", b"leaked");
+    }
+    let log = server.log();
+    assert!(log.contains("a fresh instance takes over"), "{log}");
+    assert!(!log.contains("trapped") && !log.contains("failed"), "{log}");
+    let figures = get(metrics_addr(&server), "/metrics").1;
+    assert!(sample(&figures, "echo_handler_recycled_total", &[]) >= 3.0, "{figures}");
+    assert_eq!(sample(&figures, "echo_handler_failures_total", &[]), 0.0, "{figures}");
+}

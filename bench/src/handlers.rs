@@ -60,8 +60,12 @@ pub fn compare(rounds: usize, seconds: u64) -> io::Result<()> {
         for _ in 0..rounds {
             for (at, (process, addr)) in running.iter().enumerate() {
                 let pid = process.pid();
-                let run =
-                    load::closed_loop(*addr, pid, connections, 64, window, Waiting::Sleep, 1)?;
+                let run = load::closed_loop(*addr, pid, connections, 64, window, Waiting::Sleep, 1)
+                    .map_err(|e| {
+                        let name = servers[at].0;
+                        let log = process.log();
+                        io::Error::other(format!("{name}, {connections} connections: {e}\n{log}"))
+                    })?;
                 let us = |q| run.latency.value_at_quantile(q) as f64 / 1e3;
                 runs[at].push((run.per_second(), us(0.5), us(0.99), run.cpu_per_request_us()));
             }

@@ -10,6 +10,10 @@
 //! at start. Any other import refuses the handler at start, as does a
 //! handler that fails to instantiate or refuses its settings.
 //!
+//! An instance whose memory nears its cap is replaced between two calls,
+//! before it fails one: language runtimes that do not give memory back
+//! then run for good, at the cost of the state their sessions held.
+//!
 //! A failing handler (a trap, out of fuel, over its memory) does not take
 //! the server down. The call's connection gets the failure policy
 //! (`--on-handler-failure`); the instance, whose store a trap leaves
@@ -45,6 +49,10 @@ pub const MEMORY_MIB: u64 = 64;
 /// The most bytes one reply may hold, as the contract says: a longer one
 /// aborts its connection before it reaches the server core.
 pub const MAX_REPLY: usize = 1024 * 1024;
+
+/// An instance whose memory exceeds this many eighths of its cap is
+/// replaced between calls.
+const RECYCLE_EIGHTHS: usize = 7;
 
 /// The pause before instantiating again after the second failure in a row;
 /// it doubles with each further one.
@@ -216,6 +224,7 @@ impl Plugin {
             limiter: HandlerLimiter {
                 limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
                 refused: false,
+                size: 0,
             },
         };
         let mut store = Store::new(&self.engine, state);
@@ -317,6 +326,8 @@ impl WasiView for HandlerState {
 struct HandlerLimiter {
     limits: StoreLimits,
     refused: bool,
+    /// The linear memory the instance has, all its memories together.
+    size: usize,
 }
 
 impl ResourceLimiter for HandlerLimiter {
@@ -328,6 +339,9 @@ impl ResourceLimiter for HandlerLimiter {
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
         self.refused |= !allowed;
+        if allowed {
+            self.size += desired.saturating_sub(current);
+        }
         Ok(allowed)
     }
 
@@ -456,8 +470,15 @@ impl HandlerHost {
                 }
             }
         }
-        let live = self.live.as_mut().expect("started above");
-        live.store.set_fuel(self.plugin.limits.fuel).map_err(|e| format!("{e:#}"))?;
+        self.fueled().map_err(|e| format!("{e:#}"))
+    }
+
+    /// The live instance, with the fuel for one call: every call into the
+    /// handler starts with the whole of `--handler-fuel`.
+    fn fueled(&mut self) -> wasmtime::Result<&mut Live> {
+        let fuel = self.plugin.limits.fuel;
+        let live = self.live.as_mut().context("no live handler instance")?;
+        live.store.set_fuel(fuel)?;
         Ok(live)
     }
 
@@ -505,9 +526,30 @@ impl HandlerHost {
         self.retry_at = Some(Instant::now() + backoff);
     }
 
+    /// A call went well. An instance whose memory has grown near its cap
+    /// is let go now, between calls, rather than fail the call that would
+    /// reach it: language runtimes that never give memory back (CPython
+    /// under componentize-py grows by tens of bytes a call) are started
+    /// afresh before they fail, and their sessions reopen in the new one.
     fn succeeded(&mut self) {
         self.failures_in_a_row = 0;
         self.retry_at = None;
+        let cap = self.plugin.limits.memory;
+        let Some(size) = self.live.as_ref().map(|live| live.store.data().limiter.size) else {
+            return;
+        };
+        if size > cap / 8 * RECYCLE_EIGHTHS {
+            tracing::info!(
+                "the handler {} has {} of its {} MiB of memory: a fresh instance takes over, \
+                 and its {} sessions reopen there",
+                self.plugin.name,
+                size >> 20,
+                cap >> 20,
+                self.open
+            );
+            self.stats.handler_recycled.inc();
+            self.live = None;
+        }
     }
 
     /// The session's handler resource in the live instance, reopened there
@@ -621,7 +663,7 @@ impl import::HostSession for HandlerHost {
     ) -> wasmtime::Result<import::Verdict> {
         let policy = self.plugin.on_failure.verdict();
         let Ok(handler) = self.resource(&session, now).await else { return Ok(policy) };
-        let live = self.live.as_mut().expect("resource() left a live instance");
+        let live = self.fueled()?;
         match live.handler().session().call_data(&mut live.store, handler, &chunk, now).await {
             Ok(answer) => {
                 self.succeeded();
@@ -642,7 +684,7 @@ impl import::HostSession for HandlerHost {
     ) -> wasmtime::Result<import::Verdict> {
         let policy = self.plugin.on_failure.verdict();
         let Ok(handler) = self.resource(&session, now).await else { return Ok(policy) };
-        let live = self.live.as_mut().expect("resource() left a live instance");
+        let live = self.fueled()?;
         match live.handler().session().call_finished(&mut live.store, handler, now).await {
             Ok(answer) => {
                 self.succeeded();
@@ -667,8 +709,7 @@ impl import::HostSession for HandlerHost {
             s.handler.filter(|_| Some(s.generation) == self.live.as_ref().map(|l| l.generation))
         };
         let Some(handler) = current else { return Ok(()) };
-        let live = self.live.as_mut().expect("the session's instance is live");
-        live.store.set_fuel(self.plugin.limits.fuel)?;
+        let live = self.fueled()?;
         if let Err(e) = live
             .handler()
             .session()
@@ -685,11 +726,10 @@ impl import::HostSession for HandlerHost {
         let session = self.sessions.delete(session)?;
         self.open -= 1;
         let Some(handler) = session.handler else { return Ok(()) };
-        let Some(live) = self.live.as_mut().filter(|live| live.generation == session.generation)
-        else {
+        if self.live.as_ref().is_none_or(|live| live.generation != session.generation) {
             return Ok(());
-        };
-        live.store.set_fuel(self.plugin.limits.fuel)?;
+        }
+        let live = self.fueled()?;
         if let Err(e) = handler.resource_drop_async(&mut live.store).await {
             self.failed(&e, "drop", &session.peer);
         }

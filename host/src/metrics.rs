@@ -118,6 +118,7 @@ struct Families {
     listening: Family<WorkerLabel, Gauge>,
     handler_failures: Family<TrapLabels, Counter>,
     handler_instances: Family<WorkerLabel, Counter>,
+    handler_recycled: Family<WorkerLabel, Counter>,
 }
 
 /// Connection durations from a millisecond to about 18 minutes, each bucket
@@ -149,6 +150,7 @@ impl Metrics {
             listening: Family::default(),
             handler_failures: Family::default(),
             handler_instances: Family::default(),
+            handler_recycled: Family::default(),
         };
         let mut registry = Registry::with_prefix("echo");
         let f = &families;
@@ -208,6 +210,11 @@ impl Metrics {
             "handler_instances",
             "--handler instances started, the first and those after failures",
             f.handler_instances.clone(),
+        );
+        r.register(
+            "handler_recycled",
+            "--handler instances replaced between calls because their memory neared the cap",
+            f.handler_recycled.clone(),
         );
         let draining = Arc::new(AtomicBool::new(false));
         let workers = (1..)
@@ -288,6 +295,7 @@ pub struct WorkerMetrics {
     pub listening: Gauge,
     handler_failures: Family<TrapLabels, Counter>,
     pub handler_instances: Counter,
+    pub handler_recycled: Counter,
     pub timeouts: Option<Timeouts>,
     draining: Arc<AtomicBool>,
 }
@@ -328,6 +336,7 @@ impl WorkerMetrics {
             listening: f.listening.get_or_create_owned(&label),
             handler_failures: f.handler_failures.clone(),
             handler_instances: f.handler_instances.get_or_create_owned(&label),
+            handler_recycled: f.handler_recycled.get_or_create_owned(&label),
             timeouts,
             draining: draining.clone(),
         }

@@ -5,6 +5,7 @@
 //! - `spin`: loops forever;
 //! - `hoard`: allocates without end;
 //! - `huge`: answers with 100 MiB;
+//! - `leak`: keeps 1 MiB for good, and answers `leaked`;
 //! - `file` (with the `file` feature): reads `/etc/passwd`, for which it
 //!   imports the file system, and answers with what it got.
 //!
@@ -53,6 +54,10 @@ impl GuestSession for Cue {
                 HOARD.with(|hoard| hoard.borrow_mut().push(block));
             },
             b"huge" => vec![0; 100 << 20],
+            b"leak" => {
+                HOARD.with(|hoard| hoard.borrow_mut().push(Vec::with_capacity(1 << 20)));
+                b"leaked".to_vec()
+            }
             #[cfg(feature = "file")]
             b"file" => match std::fs::read("/etc/passwd") {
                 Ok(bytes) => format!("read {} bytes\n", bytes.len()).into_bytes(),
