@@ -52,7 +52,10 @@ pub fn compare(rounds: usize, seconds: u64) -> io::Result<()> {
     println!();
     println!("{rounds} rounds of {seconds} s per cell, 64 B requests, echo-host --workers 1");
     println!();
-    println!("| server | connections | req/s | vs monolithic | p50 / p99 µs | server CPU µs/req |");
+    println!(
+        "| server | connections | req/s | vs monolithic (median of the rounds' ratios) \
+         | p50 / p99 µs | server CPU µs/req |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     let window = (Duration::from_secs(1), Duration::from_secs(seconds));
     for connections in CONNECTIONS {
@@ -73,12 +76,13 @@ pub fn compare(rounds: usize, seconds: u64) -> io::Result<()> {
         let mid = |at: usize, pick: fn(&(f64, f64, f64, f64)) -> f64| {
             median(runs[at].iter().map(pick).collect())
         };
-        let baseline = mid(0, |r| r.0);
         for (at, (name, _)) in servers.iter().enumerate() {
+            // Within a round, against the baseline's run of that round.
+            let ratios = runs[at].iter().zip(&runs[0]).map(|(run, base)| run.0 / base.0);
             println!(
                 "| {name} | {connections} | {:.0} | {:.2}× | {:.0} / {:.0} | {:.2} |",
                 mid(at, |r| r.0),
-                mid(at, |r| r.0) / baseline,
+                median(ratios.collect()),
                 mid(at, |r| r.1),
                 mid(at, |r| r.2),
                 mid(at, |r| r.3),
